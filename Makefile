@@ -1,0 +1,84 @@
+# edgex.sysmgmt — the two commands that matter are `make demo` and `make test`.
+SHELL := /bin/bash
+.ONESHELL:
+.SHELLFLAGS := -eu -o pipefail -c
+
+REPO        := $(CURDIR)
+VENV        ?= $(REPO)/.venv
+PY          := $(VENV)/bin/python
+COLLECTIONS := $(REPO)/.collections
+export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS):$(VENV)/lib/python3.11/site-packages
+export PATH := $(VENV)/bin:$(PATH)
+export PYTHONWARNINGS := ignore::DeprecationWarning:consul.base
+
+.PHONY: help deps venv collection-link engine image testbed-up testbed-down \
+        test unit integration sanity lint molecule demo build bench clean
+
+help:
+	@echo "make demo          set up and show the main job on the local test-bed"
+	@echo "make test          install everything, run every test, leave nothing running"
+	@echo "make testbed-down  stop everything the test-bed or the demo started"
+
+# Debian packages (only when root on Debian and something is missing).
+deps:
+	bash tests/testbed/install-deps.sh
+
+$(VENV)/.installed: requirements.txt tests/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -r tests/requirements.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+# The collection must be importable as ansible_collections.edgex.sysmgmt.
+collection-link:
+	mkdir -p $(COLLECTIONS)/ansible_collections/edgex
+	ln -sfn $(REPO) $(COLLECTIONS)/ansible_collections/edgex/sysmgmt
+
+engine: deps
+	bash tests/testbed/docker-engine.sh
+
+image: engine venv
+	$(PY) tests/testbed/testbed.py image
+
+testbed-up: venv collection-link image
+	$(PY) tests/testbed/testbed.py up
+
+testbed-down:
+	if [ -x $(PY) ]; then $(PY) tests/testbed/testbed.py down; fi
+
+unit: venv collection-link
+	$(PY) -m pytest tests/unit
+
+integration: venv collection-link image
+	trap '$(PY) tests/testbed/testbed.py down' EXIT
+	$(PY) -m pytest tests/integration
+
+sanity: venv
+	bash tests/sanity/run.sh
+
+lint: venv collection-link
+	bash tests/lint.sh
+
+molecule: venv collection-link image
+	bash tests/molecule.sh
+
+test: deps venv collection-link image
+	trap '$(PY) tests/testbed/testbed.py down' EXIT
+	$(PY) -m pytest tests/unit tests/integration
+	bash tests/sanity/run.sh
+	bash tests/lint.sh
+	bash tests/molecule.sh
+
+demo: deps venv collection-link image
+	bash playbooks/demo/run.sh
+
+build: venv
+	ansible-galaxy collection build --force --output-path $(REPO)/.collections
+
+bench: venv collection-link image
+	bash bench/run.sh
+
+clean: testbed-down
+	rm -rf $(VENV) $(COLLECTIONS) .pytest_cache tests/output bench/out

@@ -1,0 +1,145 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) edgex.sysmgmt contributors
+# Apache License 2.0 (see LICENSE)
+"""Errors, name validation and the registry connection options shared by every plugin.
+
+Plain Python only: no Ansible objects here, so unit tests need no Ansible.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+# EdgeX service keys, container names, systemd units and snap apps all fit this;
+# anything else (spaces, slashes, shell metacharacters, leading dash) is refused
+# before it reaches a command line or a URL path.
+SAFE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,127}$")
+
+REGISTRY_TYPES = ("consul", "keeper", "manifest", "none")
+
+
+class EdgeXError(Exception):
+    """Base of every expected failure; the message names the object and the cause."""
+
+
+class InvalidNameError(EdgeXError, ValueError):
+    pass
+
+
+class RegistryError(EdgeXError):
+    """The registry answered, but not usefully (bad JSON, unexpected shape, 4xx)."""
+
+
+class RegistryUnavailableError(RegistryError):
+    """Connection refused, timeout or 5xx: the registry may be down; fallback is allowed."""
+
+
+class RegistryAuthError(RegistryError):
+    """401/403: a wrong or missing token. Never silently falls back unless asked to."""
+
+
+class ManifestError(EdgeXError):
+    """The manifest file is missing, unreadable or invalid."""
+
+
+class ExecutorError(EdgeXError):
+    """An executor could not act (tool missing, daemon down, target unknown)."""
+
+
+def validate_name(name, what="service name"):
+    """Return ``name`` if it is safe for argv lists and URL paths, else raise InvalidNameError."""
+    if not isinstance(name, str) or not SAFE_NAME.match(name):
+        raise InvalidNameError(
+            "invalid %s %r: must match %s" % (what, name, SAFE_NAME.pattern)
+        )
+    return name
+
+
+def group_safe(name):
+    """Ansible group names allow [A-Za-z0-9_]: core-data -> core_data."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", name)
+
+
+# The registry connection options, shared by modules (argument_spec) and the
+# inventory plugin (doc fragment edgex.sysmgmt.registry). Environment fallbacks
+# follow the Consul CLI so AWX credentials work unchanged.
+REGISTRY_ENV = {
+    "token": ("CONSUL_HTTP_TOKEN",),
+    "ca_path": ("CONSUL_CACERT",),
+    "client_cert": ("CONSUL_CLIENT_CERT",),
+    "client_key": ("CONSUL_CLIENT_KEY",),
+}
+
+
+def registry_argument_spec():
+    """The AnsibleModule argument_spec fragment for registry connection options."""
+    return dict(
+        registry_type=dict(type="str", default="consul", choices=list(REGISTRY_TYPES)),
+        host=dict(type="str"),
+        port=dict(type="int"),
+        scheme=dict(type="str", choices=["http", "https"]),
+        datacenter=dict(type="str"),
+        token=dict(type="str", no_log=True),
+        validate_certs=dict(type="bool"),
+        ca_path=dict(type="path"),
+        client_cert=dict(type="path"),
+        client_key=dict(type="path", no_log=False),
+        timeout=dict(type="float", default=5.0),
+        manifest_path=dict(type="path"),
+        fallback_on_auth_error=dict(type="bool", default=False),
+    )
+
+
+def _parse_addr(addr):
+    """CONSUL_HTTP_ADDR is ``host:port`` or ``scheme://host:port``."""
+    scheme = None
+    if "://" in addr:
+        scheme, addr = addr.split("://", 1)
+    addr = addr.rstrip("/")
+    host, _, port = addr.rpartition(":")
+    if not host:
+        return scheme, addr, None
+    return scheme, host.strip("[]"), int(port)
+
+
+def _env_bool(value):
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def resolve_registry_settings(params, environ=None):
+    """Fill unset connection options from the standard CONSUL_* variables and defaults.
+
+    ``params`` is a plain dict (module params or inventory options). Returns a new dict;
+    explicit values always win over the environment.
+    """
+    env = os.environ if environ is None else environ
+    settings = dict(params)
+    addr = env.get("CONSUL_HTTP_ADDR")
+    env_scheme = env_host = env_port = None
+    if addr:
+        env_scheme, env_host, env_port = _parse_addr(addr)
+    if env.get("CONSUL_HTTP_SSL") and env_scheme is None:
+        env_scheme = "https" if _env_bool(env["CONSUL_HTTP_SSL"]) else "http"
+    registry_type = settings.get("registry_type") or "consul"
+    default_port = 59890 if registry_type == "keeper" else 8500
+    # CONSUL_HTTP_ADDR describes Consul only; it must not redirect a keeper client.
+    use_env_addr = registry_type == "consul"
+    if settings.get("host") is None:
+        settings["host"] = (env_host if use_env_addr else None) or "127.0.0.1"
+    if settings.get("port") is None:
+        settings["port"] = (env_port if use_env_addr else None) or default_port
+    if settings.get("scheme") is None:
+        settings["scheme"] = (env_scheme if use_env_addr else None) or "http"
+    if settings.get("validate_certs") is None:
+        verify = env.get("CONSUL_HTTP_SSL_VERIFY")
+        settings["validate_certs"] = _env_bool(verify) if verify is not None else True
+    for option, names in REGISTRY_ENV.items():
+        if settings.get(option) is None:
+            for name in names:
+                if env.get(name):
+                    settings[option] = env[name]
+                    break
+    settings.setdefault("timeout", 5.0)
+    settings.setdefault("registry_type", registry_type)
+    return settings

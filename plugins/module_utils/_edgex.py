@@ -1,0 +1,80 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) edgex.sysmgmt contributors
+# Apache License 2.0 (see LICENSE)
+"""What EdgeX itself fixes: service keys, edgex-compose container names, default ports, tiers.
+
+Source: edgex-compose Napa 3.1.1 / Odessa 4.0.1 and the EdgeX docs (see README).
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+
+# tier orders start-up when depends_on says nothing: registry, then database and
+# message bus, then config bootstrap, core, support, device/app services, UI last.
+TIER_REGISTRY = 0
+TIER_INFRA = 1
+TIER_BOOTSTRAP = 2
+TIER_CORE_METADATA = 3
+TIER_CORE = 4
+TIER_SUPPORT = 5
+TIER_EDGE = 6
+TIER_UI = 7
+
+KnownService = namedtuple("KnownService", "key container port tier api")
+
+# api: True when the service answers GET /api/v3/ping.
+KNOWN_SERVICES = {
+    s.key: s
+    for s in (
+        KnownService("consul", "edgex-core-consul", 8500, TIER_REGISTRY, False),
+        KnownService("core-keeper", "edgex-core-keeper", 59890, TIER_REGISTRY, True),
+        KnownService("database", "edgex-redis", 6379, TIER_INFRA, False),
+        KnownService("redis", "edgex-redis", 6379, TIER_INFRA, False),
+        KnownService("postgres", "edgex-postgres", 5432, TIER_INFRA, False),
+        KnownService("mqtt-broker", "edgex-mqtt-broker", 1883, TIER_INFRA, False),
+        KnownService("core-common-config-bootstrapper", "edgex-core-common-config-bootstrapper",
+                     None, TIER_BOOTSTRAP, False),
+        KnownService("core-metadata", "edgex-core-metadata", 59881, TIER_CORE_METADATA, True),
+        KnownService("core-data", "edgex-core-data", 59880, TIER_CORE, True),
+        KnownService("core-command", "edgex-core-command", 59882, TIER_CORE, True),
+        KnownService("support-notifications", "edgex-support-notifications", 59860, TIER_SUPPORT, True),
+        KnownService("support-scheduler", "edgex-support-scheduler", 59861, TIER_SUPPORT, True),
+        KnownService("app-rules-engine", "edgex-app-rules-engine", 59701, TIER_EDGE, True),
+        KnownService("device-virtual", "edgex-device-virtual", 59900, TIER_EDGE, True),
+        KnownService("device-rest", "edgex-device-rest", 59986, TIER_EDGE, True),
+        KnownService("rules-engine", "edgex-kuiper", 59720, TIER_EDGE, False),
+        KnownService("ui", "edgex-ui-go", 4000, TIER_UI, False),
+    )
+}
+
+# Services that run once and exit: "stopped" is their healthy state.
+ONE_SHOT_SERVICES = frozenset(["core-common-config-bootstrapper"])
+
+REGISTRY_SERVICES = frozenset(["consul", "core-keeper"])
+
+PING_PATH = "/api/v3/ping"
+DEFAULT_CHECK_INTERVAL = "10s"
+
+
+def tier_of(service_key):
+    """Start-up tier of a service key; unknown device-/app- services sort with their kind."""
+    known = KNOWN_SERVICES.get(service_key)
+    if known is not None:
+        return known.tier
+    if service_key.startswith("core-"):
+        return TIER_CORE
+    if service_key.startswith("support-"):
+        return TIER_SUPPORT
+    return TIER_EDGE
+
+
+def default_container(service_key):
+    """edgex-compose's container name for a service key (``edgex-<key>`` when unknown)."""
+    known = KNOWN_SERVICES.get(service_key)
+    return known.container if known is not None else "edgex-%s" % service_key
+
+
+def default_port(service_key):
+    known = KNOWN_SERVICES.get(service_key)
+    return known.port if known is not None else None

@@ -1,0 +1,1 @@
+"""Test-bed fixtures (placeholder until written)."""
