@@ -97,7 +97,7 @@ def _parse_addr(addr):
     if "://" in addr:
         scheme, addr = addr.split("://", 1)
     addr = addr.rstrip("/")
-    host, _, port = addr.rpartition(":")
+    host, _sep, port = addr.rpartition(":")
     if not host:
         return scheme, addr, None
     return scheme, host.strip("[]"), int(port)
