@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Debian packages the test-bed needs: docker.io (engine), debootstrap (stand-in image), iproute2.
+# Installs only what is missing, and only as root on Debian; elsewhere says what to install.
+set -euo pipefail
+missing=()
+if ! docker info >/dev/null 2>&1 && ! command -v dockerd >/dev/null 2>&1; then
+  missing+=(docker.io)
+fi
+command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" = 0 ] && [ -f /etc/debian_version ] && command -v apt-get >/dev/null 2>&1; then
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "install-deps: please install: ${missing[*]} (root on Debian installs them automatically)" >&2
+  exit 1
+fi
