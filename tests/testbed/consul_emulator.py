@@ -139,7 +139,8 @@ class Service(object):
 
     def tagged_addresses(self, node):
         address = self.address or node.address
-        return {"lan_ipv4": {"Address": address, "Port": self.port}, "wan_ipv4": {"Address": address, "Port": self.port}}
+        # Key case as in the API docs' samples (catalog.mdx, health.mdx).
+        return {"lan": {"address": address, "port": self.port}, "wan": {"address": address, "port": self.port}}
 
     def health_json(self, node):
         return {
@@ -169,8 +170,8 @@ class Service(object):
             "Port": self.port,
             "Address": self.address,
             "TaggedAddresses": {} if not self.address else {
-                "lan_ipv4": {"Address": self.address, "Port": self.port},
-                "wan_ipv4": {"Address": self.address, "Port": self.port}},
+                "lan": {"address": self.address, "port": self.port},
+                "wan": {"address": self.address, "port": self.port}},
             "Weights": dict(self.weights),
             "EnableTagOverride": self.enable_tag_override,
             "Datacenter": datacenter,

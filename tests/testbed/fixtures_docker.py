@@ -1,1 +1,152 @@
-"""Test-bed fixtures (placeholder until written)."""
+"""Docker fixtures: the engine, the shared test-bed lock, stand-in containers, the whole test-bed.
+
+Every fixture that starts containers holds /tmp/edgex-testbed.lock, so two test runs on one
+engine never collide on container names or loopback ports.
+"""
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.testbed import testbed as testbed_cli
+from tests.testbed.fixtures_consul import wait_listening
+from tests.testbed.images import LABEL
+
+STANDIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "standin", "edgex_standin.py")
+
+
+def docker_available():
+    try:
+        return subprocess.run(["docker", "info"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              timeout=20).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.fixture(scope="session")
+def docker_engine():
+    if not docker_available():
+        pytest.skip("no Docker engine answers (run tests/testbed/docker-engine.sh, as root on Debian)")
+    return True
+
+
+@pytest.fixture(scope="session")
+def standin_image_tag(docker_engine):
+    from tests.testbed.images import standin_image
+
+    return standin_image()
+
+
+@pytest.fixture
+def testbed_lock():
+    with testbed_cli.Lock():
+        yield
+
+
+def container_state(name):
+    result = subprocess.run(["docker", "inspect", "-f", "{{.State.Status}}", name], capture_output=True, text=True)
+    return result.stdout.strip() if result.returncode == 0 else "missing"
+
+
+@pytest.fixture
+def standin_container(standin_image_tag, testbed_lock):
+    """Factory: run one stand-in container (host network), removed at teardown.
+
+    standin_container("core-data", port=59880, env={"STANDIN_PING_HANG": "1"}, registry="consul",
+                      registry_port=..., name=..., wait=True) -> container name
+    """
+    started = []
+
+    def run(service, port, host="127.0.0.1", env=None, registry="none", registry_port=8500, name=None,
+            check_interval="1s", kind="api", wait=True, gateway="gw1"):
+        name = name or testbed_cli.container_name(gateway, service)
+        subprocess.run(["docker", "rm", "-f", name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        argv = ["docker", "run", "-d", "--name", name, "--network", "host", "--label", LABEL,
+                "--label", "edgex.gateway=%s" % gateway, "--label", "edgex.service=%s" % service,
+                "--stop-timeout", "5"]
+        for key, value in (env or {}).items():
+            argv += ["-e", "%s=%s" % (key, value)]
+        argv += [standin_image_tag, "--service", service, "--host", host, "--port", str(port), "--kind", kind,
+                 "--registry", registry, "--registry-host", host, "--registry-port", str(registry_port),
+                 "--check-interval", check_interval]
+        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+        started.append(name)
+        if wait:
+            wait_listening(host, port)
+        return name
+
+    yield run
+    if started:
+        subprocess.run(["docker", "rm", "-f"] + started, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+class LocalStandin(object):
+    """A stand-in as a plain local process (no Docker): fast, for health tests and benchmarks."""
+
+    def __init__(self, service, port, host="127.0.0.1", env=None, registry="none", registry_port=8500,
+                 check_interval="1s", kind="api"):
+        self.service, self.port, self.host = service, port, host
+        argv = [sys.executable, STANDIN, "--service", service, "--host", host, "--port", str(port), "--kind", kind,
+                "--registry", registry, "--registry-host", host, "--registry-port", str(registry_port),
+                "--check-interval", check_interval]
+        self.process = subprocess.Popen(argv, env=dict(os.environ, **(env or {})),
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def wait(self, timeout=10.0):
+        wait_listening(self.host, self.port, timeout, process=self.process)
+        return self
+
+    def stop(self, signal_name="TERM"):
+        if self.process.poll() is None:
+            if signal_name == "KILL":
+                self.process.kill()
+            else:
+                self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+@pytest.fixture
+def local_standin():
+    """Factory: LocalStandin(service, port, ...) started (not waited for); all stopped at teardown."""
+    running = []
+
+    def start(service, port, **kwargs):
+        standin = LocalStandin(service, port, **kwargs)
+        running.append(standin)
+        return standin
+
+    yield start
+    for standin in running:
+        standin.stop()
+
+
+@pytest.fixture(scope="module")
+def testbed(standin_image_tag):
+    """The whole test-bed (1 gateway, 1 s checks), up for a test module, down afterwards."""
+    with testbed_cli.Lock():
+        url = testbed_cli.up(gateways=1, check_interval="1s")
+        try:
+            yield {"consul": url, "manifest": os.path.join(testbed_cli.STATE_DIR, "manifest.yml"),
+                   "gateways": 1}
+        finally:
+            testbed_cli.down()
+
+
+def wait_until(predicate, timeout=15.0, interval=0.1, what="condition"):
+    """Poll ``predicate`` until it returns something truthy; fail naming ``what``."""
+    deadline = time.time() + timeout
+    value = None
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("timed out after %.0fs waiting for %s (last value %r)" % (timeout, what, value))

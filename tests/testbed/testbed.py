@@ -129,20 +129,29 @@ def write_yaml(path, data):
 
 
 class Lock(object):
-    """The flock every docker-using test and the CLI hold, so runs never collide on names or ports."""
+    """The flock every docker-using test and the CLI hold, so runs never collide on names or ports.
+
+    Re-entrant within one process (a fixture holding it may call code that takes it again)."""
+
+    _depth = 0
+    _handle = None
 
     def __init__(self, path=LOCK_PATH):
         self.path = path
-        self.handle = None
 
     def __enter__(self):
-        self.handle = open(self.path, "w")
-        fcntl.flock(self.handle, fcntl.LOCK_EX)
+        if Lock._depth == 0:
+            Lock._handle = open(self.path, "w")
+            fcntl.flock(Lock._handle, fcntl.LOCK_EX)
+        Lock._depth += 1
         return self
 
     def __exit__(self, *exc):
-        fcntl.flock(self.handle, fcntl.LOCK_UN)
-        self.handle.close()
+        Lock._depth -= 1
+        if Lock._depth == 0:
+            fcntl.flock(Lock._handle, fcntl.LOCK_UN)
+            Lock._handle.close()
+            Lock._handle = None
 
 
 def our_containers():
