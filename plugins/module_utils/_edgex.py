@@ -75,6 +75,16 @@ def default_container(service_key):
     return known.container if known is not None else "edgex-%s" % service_key
 
 
+def default_health_path(service_key):
+    """Where a service answers "am I alive": the EdgeX ping, Consul's leader route, or None."""
+    if service_key == "consul":
+        return "/v1/status/leader"
+    known = KNOWN_SERVICES.get(service_key)
+    if known is not None:
+        return PING_PATH if known.api else None
+    return PING_PATH
+
+
 def default_port(service_key):
     known = KNOWN_SERVICES.get(service_key)
     return known.port if known is not None else None

@@ -153,7 +153,7 @@ def _discover_manifest(settings, reason):
         raise ManifestError(
             "no manifest_path is set, so there is nothing to fall back to (%s)" % reason
         )
-    discovery = ManifestStore(path).load().to_discovery()
+    discovery = ManifestStore(path).to_discovery()
     if reason:
         discovery.warnings.append(reason)
     return discovery

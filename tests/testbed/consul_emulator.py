@@ -322,6 +322,18 @@ class State(object):
                                              "Address": ""}, index)
             return node
 
+    def remove_node(self, datacenter, name):
+        """A node and everything registered on it, as /v1/catalog/deregister without IDs does."""
+        with self.lock:
+            dc = self.dc(datacenter)
+            if dc.nodes.pop(name, None) is None:
+                return
+            for node_name, service_id in [k for k in dc.services if k[0] == name]:
+                self.deregister_service(datacenter, node_name, service_id)
+            for key in [k for k in dc.checks if k[0] == name]:
+                dc.checks.pop(key)
+            self.bump(dc, "nodes", "services", "checks")
+
     def set_serf(self, datacenter, name, status):
         with self.lock:
             dc = self.dc(datacenter)
@@ -755,9 +767,10 @@ def make_handler(state, agent):
 
         def _dispatch(self):
             self._query()
-            with state.lock:
-                state.requests += 1
-                state.by_path[self.route_path] = state.by_path.get(self.route_path, 0) + 1
+            if not self.route_path.startswith("/_emulator/"):  # count API traffic only
+                with state.lock:
+                    state.requests += 1
+                    state.by_path[self.route_path] = state.by_path.get(self.route_path, 0) + 1
             try:
                 fault = self._fault()
                 if fault:
@@ -1018,6 +1031,54 @@ def make_handler(state, agent):
             state.deregister_service(agent.datacenter, agent.name, service_id)
             return 200, b"", "text/plain; charset=utf-8", None
 
+        @route("PUT", r"/v1/catalog/register")
+        def catalog_register(self):
+            token = self._acl()
+            body = self._json_body()
+            if not isinstance(body, dict) or not field(body, "Node") or not field(body, "Address"):
+                raise APIError(400, "Must provide node and address")
+            node_name = field(body, "Node")
+            self._require(token, "node", node_name, "write")
+            dc_name = field(body, "Datacenter") or self._dc()
+            with state.lock:
+                dc = state.dc(dc_name)
+                known = dc.nodes.get(node_name)
+            if known is None or not field(body, "SkipNodeUpdate"):
+                state.add_node(node_name, field(body, "Address"), dc_name,
+                               field(body, "NodeMeta") or (known.meta if known else None))
+            service = field(body, "Service")
+            if service:
+                service = dict(service)
+                # The catalog names the service "Service"; the agent API calls it "Name".
+                service.setdefault("Name", field(service, "Service"))
+                self._require(token, "service", field(service, "Name") or "", "write")
+                state.register_service(dc_name, node_name, service)
+            for check in ([field(body, "Check")] if field(body, "Check") else []) + list(field(body, "Checks") or []):
+                state.register_check(dc_name, node_name, check)
+            return 200, True, "application/json", None
+
+        @route("PUT", r"/v1/catalog/deregister")
+        def catalog_deregister(self):
+            token = self._acl()
+            body = self._json_body()
+            if not isinstance(body, dict) or not field(body, "Node"):
+                raise APIError(400, "Must provide node")
+            node_name = field(body, "Node")
+            self._require(token, "node", node_name, "write")
+            dc_name = field(body, "Datacenter") or self._dc()
+            service_id, check_id = field(body, "ServiceID"), field(body, "CheckID")
+            try:
+                if service_id:
+                    state.deregister_service(dc_name, node_name, service_id)
+                elif check_id:
+                    state.deregister_check(dc_name, node_name, check_id)
+                else:
+                    state.remove_node(dc_name, node_name)
+            except APIError as exc:
+                if exc.status != 404:  # the catalog treats "already gone" as done
+                    raise
+            return 200, True, "application/json", None
+
         @route("GET", r"/v1/agent/checks")
         def agent_checks(self):
             token = self._acl()
@@ -1143,6 +1204,8 @@ def make_handler(state, agent):
         @route("POST", r"/_emulator/fault")
         def control_fault(self):
             body = self._json_body()
+            if body.get("mode") not in (None, "slow", "500", "garbage"):
+                raise APIError(400, "unknown fault mode %r (slow, 500, garbage or null)" % body.get("mode"))
             with state.lock:
                 state.fault = {"mode": body.get("mode"), "delay": float(body.get("delay") or 0),
                                "datacenter": body.get("datacenter")}
