@@ -72,7 +72,7 @@ test: deps venv collection-link image
 	bash tests/molecule.sh
 
 demo: deps venv collection-link image
-	bash playbooks/demo/run.sh
+	bash demo/run.sh
 
 build: venv
 	ansible-galaxy collection build --force --output-path $(REPO)/.collections

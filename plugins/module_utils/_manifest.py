@@ -455,6 +455,66 @@ class _FileLock(object):
         self.handle.close()
 
 
+# -- edits (pure functions on the manifest dict; the store writes them) -----------------
+SERVICE_FIELDS = ("id", "executor", "target", "address", "port", "health", "depends_on", "tags", "meta")
+
+
+def set_service(data, host, key, fields, address=None, datacenter=None):
+    """Create or update one service entry; fields that are None keep their current value."""
+    validate_name(host, "host name")
+    validate_name(key)
+    hosts = data.setdefault("hosts", {})
+    if host not in hosts:
+        if not address:
+            raise ManifestError("host %s is not in the manifest; give its address to add it" % host)
+        hosts[host] = {"address": address, "services": {}}
+    entry = hosts[host]
+    if address:
+        entry["address"] = address
+    if datacenter:
+        entry["datacenter"] = datacenter
+    services = entry.setdefault("services", {})
+    service = services.setdefault(key, {})
+    for name in SERVICE_FIELDS:
+        if fields.get(name) is not None:
+            service[name] = fields[name]
+    return data
+
+
+def set_host(data, host, entry):
+    """Replace one host's entry (an import); datacenter and meta survive unless given."""
+    validate_name(host, "host name")
+    old = data.setdefault("hosts", {}).get(host, {})
+    merged = dict(entry)
+    for name in ("datacenter", "meta"):
+        if name not in merged and name in old:
+            merged[name] = old[name]
+    data["hosts"][host] = merged
+    return data
+
+
+def remove_service(data, host, service_id):
+    """Remove the entries whose id (or key) is ``service_id`` on ``host`` (every host when None).
+    Refuses when another service there depends on it: dependency data is not dropped silently."""
+    removed = []
+    for name, entry in sorted(data.get("hosts", {}).items()):
+        if host is not None and name != host:
+            continue
+        services = entry.get("services") or {}
+        for key in [k for k, s in services.items() if (s.get("id") or k) == service_id]:
+            dependents = sorted(k for k, s in services.items() if key in (s.get("depends_on") or ()))
+            if dependents:
+                raise ManifestError("cannot remove %s from host %s: %s depend%s on it (change their depends_on "
+                                    "first)" % (key, name, ", ".join(dependents), "s" if len(dependents) == 1 else ""))
+            del services[key]
+            removed.append((name, key))
+    return removed
+
+
+def remove_host(data, host):
+    return data.get("hosts", {}).pop(host, None) is not None
+
+
 # -- the manifest as a registry ("SMA as registry") ----------------------------------
 class ManifestRegistry(Registry):
     """registry_type manifest: the collection registers and deregisters services in the file."""
@@ -469,14 +529,12 @@ class ManifestRegistry(Registry):
         return self.store.to_discovery()
 
     def register(self, service):
-        validate_name(service.name)
-        validate_name(service.node, "host name")
+        fields = {k: v for k, v in service_entry(service).items() if k in SERVICE_FIELDS}
 
         def change(data):
-            host = data["hosts"].setdefault(service.node, {"address": service.address or "127.0.0.1"})
-            services = host.setdefault("services", {})
-            services[service.name] = service_entry(service, services.get(service.name))
-            return data
+            return set_service(data, service.node, service.name, fields,
+                               address=None if service.node in data["hosts"] else service.address or "127.0.0.1",
+                               datacenter=service.datacenter)
 
         changed, _before, _after = self.store.update(change, check_mode=self.check_mode)
         return changed
@@ -486,16 +544,7 @@ class ManifestRegistry(Registry):
         removed = []
 
         def change(data):
-            for host, entry in data["hosts"].items():
-                if node is not None and host != node:
-                    continue
-                for key, svc in list((entry.get("services") or {}).items()):
-                    if (svc.get("id") or key) == service_id:
-                        del entry["services"][key]
-                        removed.append(key)
-                        for other in entry["services"].values():
-                            if key in (other.get("depends_on") or ()):
-                                other["depends_on"].remove(key)
+            removed.extend(remove_service(data, node, service_id))
             return data
 
         self.store.update(change, check_mode=self.check_mode, missing_ok=False)

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from ansible_collections.edgex.sysmgmt.plugins.module_utils import _manifest as manifest
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._common import ManifestError
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._common import InvalidNameError, ManifestError
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry import (
     Discovery, NodeRecord, ServiceRecord, discover,
 )
@@ -245,3 +245,25 @@ def test_discover_with_type_manifest_and_none_reads_the_file(tmp_path):
         discovery = discover({"registry_type": registry_type, "manifest_path": path})
         assert discovery.source == "manifest"
         assert len(discovery.services) == 3
+
+
+def test_removing_a_service_others_depend_on_is_refused(tmp_path):
+    data = manifest.parse(GOOD)
+    with pytest.raises(ManifestError, match="cannot remove database from host gw1: core-data, core-metadata depend on it"):
+        manifest.remove_service(data, "gw1", "database")
+    assert manifest.remove_service(data, "gw1", "core-data") == [("gw1", "core-data")]
+    assert manifest.remove_service(data, "gw1", "core-data") == []
+
+
+def test_set_service_keeps_fields_not_given_and_needs_an_address_for_new_hosts():
+    data = manifest.parse(GOOD)
+    manifest.set_service(data, "gw1", "core-data", {"port": 59999})
+    service = data["hosts"]["gw1"]["services"]["core-data"]
+    assert service["port"] == 59999 and service["target"] == "edgex/core-data"
+    with pytest.raises(ManifestError, match="host gw7 is not in the manifest; give its address"):
+        manifest.set_service(data, "gw7", "core-data", {"port": 1})
+    manifest.set_service(data, "gw7", "core-data", {"port": 1}, address="127.0.0.7", datacenter="dc9")
+    assert data["hosts"]["gw7"] == {"address": "127.0.0.7", "datacenter": "dc9",
+                                    "services": {"core-data": {"port": 1}}}
+    with pytest.raises(InvalidNameError, match="invalid service name"):
+        manifest.set_service(data, "gw1", "core data; reboot", {})

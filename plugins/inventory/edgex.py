@@ -1,0 +1,250 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) edgex.sysmgmt contributors
+# Apache License 2.0 (see LICENSE)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: edgex
+short_description: EdgeX gateways and their services from Consul, core-keeper or the manifest
+version_added: 0.1.0
+description:
+  - Asks the EdgeX registry which services run on which node and builds hosts (the gateways)
+    and groups from the answer. Hosts are the registry's nodes with C(ansible_host) set to the
+    node address.
+  - With O(registry_type=consul) each datacenter is read in bulk (a few fixed requests plus one
+    per distinct service name, never one per node).
+  - When a source (a datacenter or an endpoint) is unreachable, its hosts come from the manifest
+    at O(manifest_path) and the others from the registry; the run warns and goes on.
+    A 401/403 is an error unless O(fallback_on_auth_error=true).
+  - Every value read from the registry is marked unsafe, so a service's meta cannot inject templates.
+  - The inventory file name must end in C(.edgex.yml) or C(.edgex.yaml).
+author:
+  - edgex.sysmgmt contributors
+requirements:
+  - python-consul2 (or py-consul) for O(registry_type=consul)
+  - PyYAML for the manifest
+extends_documentation_fragment:
+  - edgex.sysmgmt.registry
+  - constructed
+  - inventory_cache
+options:
+  plugin:
+    description: Marks this file as an inventory for this plugin.
+    required: true
+    type: str
+    choices: [edgex.sysmgmt.edgex]
+  datacenters:
+    description:
+      - Consul datacenters to read, each as its own source with its own fallback.
+      - Defaults to O(datacenter) (or the agent's own datacenter).
+    type: list
+    elements: str
+    default: []
+  sources:
+    description:
+      - Several registries at once. Each item overrides any of O(registry_type), O(host), O(port),
+        O(scheme), O(datacenter), O(token), O(validate_certs), O(ca_path), O(client_cert),
+        O(client_key) and O(timeout) for one source; the top-level options are the defaults.
+      - When set, O(datacenters) is ignored.
+    type: list
+    elements: dict
+    default: []
+  group_prefix:
+    description: Prefix of every group this plugin makes.
+    type: str
+    default: edgex
+"""
+
+EXAMPLES = r"""
+# edgex.edgex.yml: one Consul, the manifest as fallback
+plugin: edgex.sysmgmt.edgex
+host: 127.0.0.1
+port: 8500
+manifest_path: /var/lib/edgex/manifest.yml
+
+# fleet.edgex.yml: two datacenters; the token comes from CONSUL_HTTP_TOKEN (AWX credential)
+plugin: edgex.sysmgmt.edgex
+datacenters: [factory-a, factory-b]
+manifest_path: /var/lib/edgex/manifest.yml
+keyed_groups:
+  - key: edgex_node_meta.site | default('unknown')
+    prefix: site
+compose:
+  core_data_port: edgex_services['core-data'].port | default(omit)
+cache: true
+cache_plugin: ansible.builtin.jsonfile
+cache_connection: /tmp/edgex-inventory
+cache_timeout: 300
+
+# static.edgex.yml: no registry at all
+plugin: edgex.sysmgmt.edgex
+registry_type: none
+manifest_path: inventories/manifest/manifest.yml
+"""
+
+import re
+
+from ansible.errors import AnsibleParserError
+from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
+from ansible.utils.display import Display
+from ansible.utils.unsafe_proxy import wrap_var as make_unsafe
+
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._common import (
+    EdgeXError,
+    RegistryAuthError,
+    group_safe,
+    resolve_registry_settings,
+)
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry import discover
+
+display = Display()
+
+REGISTRY_OPTIONS = ("registry_type", "host", "port", "scheme", "datacenter", "token", "validate_certs",
+                    "ca_path", "client_cert", "client_key", "timeout", "manifest_path", "fallback_on_auth_error")
+SOURCE_OPTIONS = frozenset(REGISTRY_OPTIONS) - {"manifest_path", "fallback_on_auth_error"}
+# Inventory host names from a registry: refuse anything that could be mistaken for a pattern.
+HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$")
+
+
+class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
+    NAME = "edgex.sysmgmt.edgex"
+
+    def verify_file(self, path):
+        return super(InventoryModule, self).verify_file(path) and path.endswith((".edgex.yml", ".edgex.yaml"))
+
+    def parse(self, inventory, loader, path, cache=True):
+        super(InventoryModule, self).parse(inventory, loader, path, cache=cache)
+        self._read_config_data(path)
+        cache_key = self.get_cache_key(path)
+        use_cache = self.get_option("cache") and cache
+        results = None
+        if use_cache:
+            try:
+                results = self._cache[cache_key]
+            except KeyError:
+                results = None
+        if results is None:
+            results = self._read_sources()
+            if self.get_option("cache"):
+                # Discovery dicts hold no token: settings never reach the cache.
+                self._cache[cache_key] = results
+        self._populate(results)
+
+    # -- reading -------------------------------------------------------------------
+    def _sources(self):
+        base = {name: self.get_option(name) for name in REGISTRY_OPTIONS}
+        sources = self.get_option("sources") or []
+        if sources:
+            out = []
+            for index, source in enumerate(sources):
+                unknown = set(source) - SOURCE_OPTIONS
+                if unknown:
+                    raise AnsibleParserError("sources[%d] has unknown option(s) %s (allowed: %s)"
+                                             % (index, ", ".join(sorted(unknown)), ", ".join(sorted(SOURCE_OPTIONS))))
+                out.append(dict(base, **source))
+            return out
+        datacenters = self.get_option("datacenters") or []
+        if datacenters:
+            return [dict(base, datacenter=dc) for dc in datacenters]
+        return [base]
+
+    def _read_sources(self):
+        results, failures = [], []
+        for source in self._sources():
+            settings = resolve_registry_settings(source)
+            label = _label(settings)
+            try:
+                discovery = discover(settings)
+            except RegistryAuthError as exc:
+                raise AnsibleParserError("EdgeX inventory source %s: %s (set fallback_on_auth_error to use the "
+                                         "manifest instead)" % (label, exc))
+            except EdgeXError as exc:
+                failures.append("%s: %s" % (label, exc))
+                continue
+            if discovery.source == "manifest" and settings.get("datacenter"):
+                _keep_datacenter(discovery, settings["datacenter"])
+            for warning in discovery.warnings:
+                display.warning("EdgeX inventory source %s: %s" % (label, warning))
+            result = discovery.to_dict()
+            result["registry"] = label
+            results.append(result)
+        if failures and not results:
+            raise AnsibleParserError("no EdgeX inventory source answered:\n  " + "\n  ".join(failures))
+        for failure in failures:
+            display.warning("EdgeX inventory source skipped: %s" % failure)
+        return results
+
+    # -- building ------------------------------------------------------------------
+    def _populate(self, results):
+        prefix = self.get_option("group_prefix")
+        strict = self.get_option("strict")
+        top = self.inventory.add_group(group_safe(prefix))
+        # Live registries first: a host a registry knows wins over its manifest copy.
+        for result in sorted(results, key=lambda r: r["source"] == "manifest"):
+            services_by_node = {}
+            for service in result["services"]:
+                services_by_node.setdefault(service["node"], []).append(service)
+            for node in result["nodes"]:
+                name = node["name"]
+                if not HOST_NAME.match(name):
+                    display.warning("EdgeX inventory: skipped node %r from %s: not a usable host name"
+                                    % (name, result["registry"]))
+                    continue
+                if name in self.inventory.hosts:
+                    continue
+                self._add_host(top, prefix, name, node, services_by_node.get(name, []), result)
+                hostvars = self.inventory.get_host(name).get_vars()
+                self._set_composite_vars(self.get_option("compose"), hostvars, name, strict=strict)
+                self._add_host_to_composed_groups(self.get_option("groups"), hostvars, name, strict=strict)
+                self._add_host_to_keyed_groups(self.get_option("keyed_groups"), hostvars, name, strict=strict)
+
+    def _add_host(self, top, prefix, name, node, services, result):
+        self.inventory.add_host(name, group=top)
+        services_by_id = {}
+        for service in services:
+            services_by_id[service["id"]] = {
+                "name": service["name"], "id": service["id"], "address": service["address"],
+                "port": service["port"], "tags": service["tags"], "meta": service["meta"],
+                "status": service["status"], "checks": service["checks"], "executor": service["executor"],
+                "target": service["target"], "depends_on": service["depends_on"], "health": service["health_path"],
+            }
+        hostvars = {
+            "ansible_host": node["address"],
+            "edgex_services": services_by_id,
+            "edgex_source": result["source"],
+            "edgex_registry": result["registry"],
+            "edgex_datacenter": node["datacenter"],
+            "edgex_node_meta": node["meta"],
+            "edgex_node_status": node["status"],
+        }
+        if result["source"] == "manifest":
+            hostvars["edgex_manifest_age"] = result["manifest_age"]
+        for key, value in hostvars.items():
+            self.inventory.set_variable(name, key, make_unsafe(value))
+
+        groups = ["%s_source_%s" % (prefix, result["source"])]
+        if node["datacenter"]:
+            groups.append("%s_dc_%s" % (prefix, node["datacenter"]))
+        for service in services:
+            groups.append("%s_%s" % (prefix, service["name"]))
+            groups.append("%s_%s_%s" % (prefix, service["name"], service["status"]))
+            groups.extend("%s_tag_%s" % (prefix, tag) for tag in service["tags"])
+        for group in groups:
+            group = self.inventory.add_group(group_safe(group))
+            self.inventory.add_child(group, name)
+
+
+def _label(settings):
+    """Where a source points, for messages: never includes the token."""
+    if settings["registry_type"] in ("manifest", "none"):
+        return "%s:%s" % (settings["registry_type"], settings.get("manifest_path"))
+    label = "%s://%s:%s" % (settings["registry_type"], settings["host"], settings["port"])
+    return label + ("/" + settings["datacenter"] if settings.get("datacenter") else "")
+
+
+def _keep_datacenter(discovery, datacenter):
+    """A fallback for one datacenter takes only that datacenter's hosts from the manifest."""
+    discovery.nodes = [n for n in discovery.nodes if n.datacenter == datacenter]
+    kept = {n.name for n in discovery.nodes}
+    discovery.services = [s for s in discovery.services if s.node in kept]

@@ -1,0 +1,51 @@
+"""Run a play with ansible-playbook against this checkout and read its results as JSON."""
+
+import json
+import os
+import subprocess
+import sys
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BIN = os.path.dirname(sys.executable)
+
+
+def ansible_env(**extra):
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, ".collections"),
+               ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_NOCOLOR="1", ANSIBLE_RETRY_FILES_ENABLED="0",
+               ANSIBLE_PYTHON_INTERPRETER=sys.executable)
+    env.update(extra)
+    return env
+
+
+class PlayResult(object):
+    def __init__(self, completed):
+        self.returncode = completed.returncode
+        self.stderr = completed.stderr
+        self.stdout = completed.stdout
+        self.json = json.loads(completed.stdout) if completed.stdout.strip().startswith("{") else None
+
+    def tasks(self, host="localhost"):
+        """Per-task results for one host, in play order."""
+        return [task["hosts"][host] for play in self.json["plays"] for task in play["tasks"] if host in task["hosts"]]
+
+    def task(self, index=0, host="localhost"):
+        return self.tasks(host)[index]
+
+    @property
+    def stats(self):
+        return self.json["stats"]
+
+
+def run_play(tmp_path, tasks_yaml, inventory="localhost,", extra_args=(), env=None, hosts="localhost",
+             check=False, diff=False, timeout=300):
+    """Write a one-play playbook with ``tasks_yaml`` (a YAML list, already indented by 4) and run it."""
+    playbook = tmp_path / "play.yml"
+    playbook.write_text("- hosts: %s\n  gather_facts: false\n  connection: local\n  tasks:\n%s" % (hosts, tasks_yaml))
+    argv = [os.path.join(BIN, "ansible-playbook"), "-i", str(inventory), str(playbook)] + list(extra_args)
+    if check:
+        argv.append("--check")
+    if diff:
+        argv.append("--diff")
+    completed = subprocess.run(argv, env=ansible_env(**(env or {})), capture_output=True, text=True, timeout=timeout,
+                               cwd=str(tmp_path))
+    return PlayResult(completed)
