@@ -20,7 +20,7 @@ description:
   - Every value read from the registry is marked unsafe, so a service's meta cannot inject templates.
   - The inventory file name must end in C(.edgex.yml) or C(.edgex.yaml).
 author:
-  - edgex.sysmgmt contributors
+  - edgex.sysmgmt maintainers (@edgex-sysmgmt)
 requirements:
   - python-consul2 (or py-consul) for O(registry_type=consul)
   - PyYAML for the manifest

@@ -135,6 +135,8 @@ def resolve_registry_settings(params, environ=None):
         verify = env.get("CONSUL_HTTP_SSL_VERIFY")
         settings["validate_certs"] = _env_bool(verify) if verify is not None else True
     for option, names in REGISTRY_ENV.items():
+        if option == "token" and not use_env_addr:
+            continue  # a Consul token is never sent to core-keeper
         if settings.get(option) is None:
             for name in names:
                 if env.get(name):

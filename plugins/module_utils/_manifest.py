@@ -129,8 +129,7 @@ def schema_errors(value, schema, path=()):
             yield path, "must be at most %s" % schema["maximum"]
     if isinstance(value, list) and "items" in schema:
         for index, item in enumerate(value):
-            for error in schema_errors(item, schema["items"], path + (index,)):
-                yield error
+            yield from schema_errors(item, schema["items"], path + (index,))
     if isinstance(value, dict):
         for key in schema.get("required", ()):
             if key not in value:
@@ -153,8 +152,7 @@ def schema_errors(value, schema, path=()):
                 sub = extra
             else:
                 continue
-            for error in schema_errors(value[key], sub, path + (key,)):
-                yield error
+            yield from schema_errors(value[key], sub, path + (key,))
 
 
 def _type_name(value):

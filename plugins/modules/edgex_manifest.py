@@ -21,13 +21,15 @@ description:
   - Writes are atomic (temporary file, fsync, rename) under a lock and keep the previous file as
     C(<manifest>.bak). Nothing is written when nothing changes, so the file's mtime stays.
 author:
-  - edgex.sysmgmt contributors
+  - edgex.sysmgmt maintainers (@edgex-sysmgmt)
 extends_documentation_fragment:
   - edgex.sysmgmt.registry
 attributes:
   check_mode:
+    description: Reports what would be written, writes nothing.
     support: full
   diff_mode:
+    description: Shows the manifest before and after as YAML.
     support: full
 options:
   manifest_path:

@@ -46,6 +46,6 @@ def run_play(tmp_path, tasks_yaml, inventory="localhost,", extra_args=(), env=No
         argv.append("--check")
     if diff:
         argv.append("--diff")
-    completed = subprocess.run(argv, env=ansible_env(**(env or {})), capture_output=True, text=True, timeout=timeout,
+    completed = subprocess.run(argv, env=ansible_env(**(env or {})), capture_output=True, text=True, timeout=timeout, check=False,
                                cwd=str(tmp_path))
     return PlayResult(completed)

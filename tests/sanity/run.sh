@@ -19,7 +19,7 @@ dest="$work/ansible_collections/edgex/sysmgmt"
 mkdir -p "$dest"
 cd "$repo"
 git ls-files --cached --others --exclude-standard -z |
-  grep -zv -e '^tests/testbed/' -e '^bench/' -e '^extensions/' |
+  grep -zv -e '^tests/testbed/' -e '^bench/' -e '^extensions/' -e '^demo/' |
   xargs -0 cp --parents -t "$dest"
 cd "$dest"
 git init -q && git add -A && git -c user.email=ci@localhost -c user.name=ci commit -qm sanity

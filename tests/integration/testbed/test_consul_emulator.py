@@ -131,7 +131,7 @@ def test_catalog_and_health_service_match_samples(consul, ping_server):
             assert key in catalog[0], key
         assert catalog[0]["ServiceID"] == "web-test" and catalog[0]["ServicePort"] == ping_server.port
         _i, health = client.health.service("web-test")
-        assert_same_shape({k: v for k, v in load_sample("health_service.json")[0].items()}, health[0])
+        assert_same_shape(dict(load_sample("health_service.json")[0]), health[0])
         check_ids = [c["CheckID"] for c in health[0]["Checks"]]
         assert "serfHealth" in check_ids and "service:web-test" in check_ids
         _i, states = client.health.state("any")

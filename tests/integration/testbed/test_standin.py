@@ -129,5 +129,5 @@ def test_docker_stop_deregisters(consul, standin_container):
     assert container_state(name) == "exited"
     assert not registered(client, "core-data")
     exit_code = subprocess.run(["docker", "inspect", "-f", "{{.State.ExitCode}}", name],
-                               capture_output=True, text=True).stdout.strip()
+                               capture_output=True, text=True, check=True).stdout.strip()
     assert exit_code == "0"

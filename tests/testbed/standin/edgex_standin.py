@@ -89,9 +89,10 @@ class Registry(object):
 
     def _keeper_body(self, status):
         a = self.args
+        # Registration.HealthCheck is a named field: Go's encoding/json nests it (",inline" is ignored).
         return {"apiVersion": API_VERSION, "registration": {
             "serviceId": a.service, "host": a.host, "port": a.port, "status": status,
-            "interval": a.check_interval, "path": "/api/%s/ping" % API_VERSION, "type": "http"}}
+            "healthCheck": {"interval": a.check_interval, "path": "/api/%s/ping" % API_VERSION, "type": "http"}}}
 
     def _keeper_register(self):
         try:

@@ -65,6 +65,8 @@ def test_consul_http_ssl_sets_scheme_when_addr_has_none():
     assert (settings["scheme"], settings["port"]) == ("https", 8501)
 
 
-def test_keeper_ignores_consul_address_and_defaults_to_59890():
-    settings = resolve_registry_settings({"registry_type": "keeper"}, environ={"CONSUL_HTTP_ADDR": "10.0.0.1:8500"})
+def test_keeper_ignores_consul_address_and_token_and_defaults_to_59890():
+    settings = resolve_registry_settings({"registry_type": "keeper"},
+                                         environ={"CONSUL_HTTP_ADDR": "10.0.0.1:8500", "CONSUL_HTTP_TOKEN": "secret"})
     assert (settings["host"], settings["port"]) == ("127.0.0.1", 59890)
+    assert settings.get("token") is None

@@ -131,7 +131,7 @@ def test_write_is_idempotent_and_keeps_a_backup(tmp_path):
     path = write(tmp_path, GOOD)
     store = manifest.ManifestStore(path)
     data = store.read()
-    changed, _ = store.write(data)
+    changed = store.write(data)[0]
     assert changed is False
     assert not os.path.exists(store.backup_path)
     mtime = os.stat(path).st_mtime_ns
@@ -212,7 +212,7 @@ def test_merge_keeps_what_the_registry_does_not_know(tmp_path):
     # deployed but not registered (stopped): kept because it has an executor
     assert "core-metadata" in gw1 and "database" in gw1
     assert gw1["support-notifications"] == {"id": "support-notifications", "address": "127.0.0.1",
-                                           "port": 59860, "tags": ["a", "b"], "meta": {}, "depends_on": []}
+                                            "port": 59860, "tags": ["a", "b"], "meta": {}, "depends_on": []}
     assert merged["hosts"]["gw2"]["services"]["core-data"]["port"] == 59880
     assert merged["hosts"]["gw9"] == data["hosts"]["gw9"]  # another datacenter: untouched
     assert merged["generated_from"] == "consul://127.0.0.1:8500/dc1"

@@ -1,0 +1,294 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) edgex.sysmgmt contributors
+# Apache License 2.0 (see LICENSE)
+"""core-keeper provider (EdgeX 4.x) over its REST API, with urllib only.
+
+Routes and shapes are edgex-go's internal/core/keeper (registry and kvs controllers) and
+go-mod-core-contracts' dtos; registration and deregistration follow go-mod-registry's keeper
+client (GET by serviceId, then POST or PUT; deregistration is a PUT with status HALT, the
+registration stays). Discovery is one request, GET /api/v3/registry/all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import ssl
+from http.client import HTTPException
+from urllib.error import HTTPError
+from urllib.parse import urlencode
+from urllib.request import HTTPSHandler, Request, build_opener
+
+from ._common import InvalidNameError, RegistryAuthError, RegistryError, RegistryUnavailableError, validate_name
+from ._edgex import DEFAULT_CHECK_INTERVAL, PING_PATH
+from ._registry import Discovery, NodeRecord, Registry, ServiceRecord
+
+API_VERSION = "v3"
+API_BASE = "/api/v3"
+# keeper's own health states onto the Consul-style statuses of _registry.STATUSES.
+# UNKNOWN is what keeper stores before its first check (or for an unrecognised status).
+STATUS_MAP = {"UP": "passing", "DOWN": "critical", "UNKNOWN": "unknown"}
+HALT = "HALT"
+# internal/core/keeper/constants KeyAllowedCharsRegexString: keeper refuses any other key.
+# These characters go into a URL path as they are (escaping ; or = would reach keeper's
+# key check as %3B, which it refuses).
+KEY_ALLOWED = re.compile(r"^[a-zA-Z0-9_~;=./-]+$")
+
+
+def _ssl_context(settings):
+    if not settings.get("validate_certs", True):
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    else:
+        ca_path = settings.get("ca_path") or None
+        if ca_path and os.path.isdir(ca_path):
+            context = ssl.create_default_context(capath=ca_path)
+        else:
+            context = ssl.create_default_context(cafile=ca_path)
+    if settings.get("client_cert"):
+        context.load_cert_chain(settings["client_cert"], settings.get("client_key") or None)
+    return context
+
+
+def _opener(settings, endpoint):
+    if settings.get("scheme") != "https":
+        return build_opener()
+    try:
+        return build_opener(HTTPSHandler(context=_ssl_context(settings)))
+    except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+        raise RegistryError("cannot set up TLS for core-keeper at %s (ca_path, client_cert, client_key): %s"
+                            % (endpoint, exc))
+
+
+def validate_key(key):
+    """Return ``key`` if core-keeper accepts it (and it is safe in a URL path), else raise."""
+    if not isinstance(key, str) or not KEY_ALLOWED.match(key) or ".." in key.split("/"):
+        raise InvalidNameError("invalid configuration key %r: must match %s without '..' segments"
+                               % (key, KEY_ALLOWED.pattern))
+    return key
+
+
+def _field(obj, name):
+    """Keeper answers with Go's encoding/json, whose field names are matched case-insensitively
+    (its Registration nests ``HealthCheck``, the OpenAPI document says ``healthCheck``)."""
+    for key, value in obj.items():
+        if key.lower() == name.lower():
+            return value
+    return None
+
+
+class KeeperRegistry(Registry):
+    """Discovery, registration and configuration against one core-keeper.
+
+    Nodes: keeper has none. One keeper serves one EdgeX deployment, and its registrations
+    carry the address *other services* use to reach a service (a compose service name such
+    as ``edgex-core-data``), not the machine it runs on. Grouping by that host would turn
+    every container into a "gateway", so discovery reports a single node named after the
+    keeper endpoint's host, and each service keeps its registered host as its address.
+    """
+
+    type = "keeper"
+
+    def __init__(self, settings, opener=None):
+        self.settings = settings
+        self.endpoint = "%s://%s:%s" % (settings["scheme"], settings["host"], settings["port"])
+        self.timeout = float(settings.get("timeout") or 5.0)
+        self.opener = opener if opener is not None else _opener(settings, self.endpoint)
+
+    # -- HTTP and error mapping ------------------------------------------------------
+    def _call(self, method, path, body=None, query=None, accept=()):
+        """One request; returns (status, decoded JSON or None). Error statuses in ``accept`` are
+        returned, not raised. Failures become the registry errors, naming endpoint and route."""
+        what = "%s %s%s" % (method, API_BASE, path)
+        url = self.endpoint + API_BASE + path + ("?" + urlencode(query) if query else "")
+        data = None if body is None else json.dumps(body).encode("utf-8")
+        request = Request(url, data=data, method=method)
+        request.add_header("Accept", "application/json")
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        if self.settings.get("token"):
+            # EdgeX secure mode: a JWT from secret store, sent as go-mod-registry's AuthInjector does.
+            request.add_header("Authorization", "Bearer %s" % self.settings["token"])
+        try:
+            with self.opener.open(request, timeout=self.timeout) as response:
+                status, raw = response.status, response.read()
+        except HTTPError as exc:
+            status, raw = exc.code, _read_error_body(exc)
+            answer = _json_or_none(raw) if status in accept else None
+            # Only keeper's own answer counts (echo's bare 404 means the route is not there).
+            if isinstance(answer, dict) and answer.get("statusCode") == status:
+                return status, answer
+            self._raise_for(what, status, raw)
+        except (HTTPException, OSError) as exc:  # URLError, timeouts and TLS failures are OSErrors
+            reason = getattr(exc, "reason", exc)
+            raise RegistryUnavailableError("core-keeper at %s is unreachable (%s: %s)"
+                                           % (self.endpoint, what, type(reason).__name__))
+        return status, self._decode(what, raw, required=status != 204)
+
+    def _decode(self, what, raw, required=True):
+        if not raw.strip():
+            if required:
+                raise RegistryError("core-keeper at %s answered %s with an empty body" % (self.endpoint, what))
+            return None
+        try:
+            return json.loads(raw.decode("utf-8"))
+        except ValueError as exc:
+            raise RegistryError("core-keeper at %s answered %s with something that is not keeper JSON (%s)"
+                                % (self.endpoint, what, exc))
+
+    def _raise_for(self, what, status, raw):
+        message = _error_message(raw)
+        text = "%d %s" % (status, message) if message else str(status)
+        if status in (401, 403):
+            raise RegistryAuthError("core-keeper at %s refused %s: %s" % (self.endpoint, what, text))
+        if status >= 500:
+            raise RegistryUnavailableError("core-keeper at %s failed %s: %s" % (self.endpoint, what, text))
+        raise RegistryError("core-keeper at %s rejected %s: %s" % (self.endpoint, what, text))
+
+    def _shape_error(self, what, detail):
+        return RegistryError("core-keeper at %s answered %s with an unexpected shape (%s)"
+                             % (self.endpoint, what, detail))
+
+    # -- discovery -------------------------------------------------------------------
+    def discover(self):
+        what = "GET %s/registry/all" % API_BASE
+        _status, answer = self._call("GET", "/registry/all", query={"deregistered": "false"})
+        registrations = answer.get("registrations") if isinstance(answer, dict) else None
+        if not isinstance(registrations, list):
+            raise self._shape_error(what, "no registrations list")
+        node = self.settings["host"]
+        services = []
+        for registration in registrations:
+            current = self._registration(what, registration)
+            if current["status"] != HALT:  # deregistered=false filters them; an older keeper may not
+                services.append(self._service(current, node))
+        return Discovery(source="keeper", nodes=[NodeRecord(name=node, address=node, status="passing")],
+                         services=services)
+
+    def _registration(self, what, registration):
+        """A keeper Registration DTO as a flat dict; the health check nested or, leniently, inline."""
+        if not isinstance(registration, dict):
+            raise self._shape_error(what, "a registration is not an object")
+        health = _field(registration, "healthCheck")
+        if not isinstance(health, dict):
+            health = registration
+        service_id = _field(registration, "serviceId")
+        port = _field(registration, "port")
+        if not isinstance(service_id, str) or not service_id or not isinstance(port, int):
+            raise self._shape_error(what, "a registration without serviceId or port")
+        return {"serviceId": service_id, "status": _field(registration, "status") or "UNKNOWN",
+                "host": _field(registration, "host") or "", "port": port,
+                "interval": _field(health, "interval") or "", "path": _field(health, "path") or "",
+                "type": _field(health, "type") or ""}
+
+    @staticmethod
+    def _service(current, node):
+        status = STATUS_MAP.get(current["status"], "unknown")
+        url = "%s://%s:%d%s" % (current["type"] or "http", current["host"], current["port"], current["path"])
+        check = {"id": current["serviceId"], "name": "Health Check: %s" % current["serviceId"], "status": status,
+                 "output": "core-keeper status %s (GET %s every %s)" % (current["status"], url, current["interval"]),
+                 "service_id": current["serviceId"]}
+        return ServiceRecord(name=current["serviceId"], id=current["serviceId"], node=node,
+                             address=current["host"] or None, port=current["port"] or None,
+                             meta={"keeper_status": current["status"]}, status=status, checks=[check],
+                             health_path=current["path"] or None)
+
+    # -- registration ------------------------------------------------------------------
+    def _current(self, service_id):
+        what = "GET %s/registry/serviceId/%s" % (API_BASE, service_id)
+        status, answer = self._call("GET", "/registry/serviceId/%s" % service_id, accept=(404,))
+        if status == 404:
+            return None
+        registration = answer.get("registration") if isinstance(answer, dict) else None
+        return self._registration(what, registration)
+
+    def register(self, service):
+        validate_name(service.name)
+        service_id = validate_name(service.id or service.name, "service id")
+        if not service.address or not service.port:
+            raise RegistryError("cannot register %s in core-keeper at %s: it needs an address and a port"
+                                % (service_id, self.endpoint))
+        wanted = {"serviceId": service_id, "host": service.address, "port": int(service.port),
+                  "interval": DEFAULT_CHECK_INTERVAL, "path": service.health_path or PING_PATH, "type": "http"}
+        current = self._current(service_id)
+        if current is not None and current["status"] != HALT and \
+                all(current[k] == v for k, v in wanted.items()):
+            return False
+        # No status, as go-mod-registry: keeper stores UNKNOWN and its own checks decide.
+        body = {"apiVersion": API_VERSION, "registration": {
+            "serviceId": service_id, "host": wanted["host"], "port": wanted["port"],
+            "healthCheck": {"interval": wanted["interval"], "path": wanted["path"], "type": wanted["type"]}}}
+        if current is None:
+            status, _answer = self._call("POST", "/registry", body, accept=(409,))
+            if status != 409:
+                return True
+            # 409: it registered itself meanwhile (a service starting up); update it instead.
+        self._call("PUT", "/registry", body)
+        return True
+
+    def deregister(self, service_id, node=None):
+        """Mark the registration HALT, as go-mod-registry's Unregister does (keeper keeps it and
+        stops checking it). ``node`` is accepted for the Registry interface: keeper has one node.
+        Returns True if an active registration existed."""
+        validate_name(service_id, "service id")
+        current = self._current(service_id)
+        if current is None or current["status"] == HALT:
+            return False
+        self._call("PUT", "/registry", {"apiVersion": API_VERSION, "registration": {
+            "serviceId": service_id, "host": current["host"], "port": current["port"], "status": HALT,
+            "healthCheck": {"interval": current["interval"], "path": current["path"], "type": current["type"]}}})
+        return True
+
+    # -- configuration -----------------------------------------------------------------
+    def kv_get(self, key, recurse=False):
+        """Keeper answers a key together with every key below ``key/``; without ``recurse``
+        only the key itself is kept."""
+        validate_key(key)
+        what = "GET %s/kvs/key/%s" % (API_BASE, key)
+        status, answer = self._call("GET", "/kvs/key/%s" % key, query={"plaintext": "true"},
+                                    accept=(404,))
+        if status == 404:
+            return {}
+        entries = answer.get("response") if isinstance(answer, dict) else None
+        if not isinstance(entries, list):
+            raise self._shape_error(what, "no response list")
+        values = {}
+        for entry in entries:
+            if not isinstance(entry, dict) or not isinstance(entry.get("key"), str):
+                raise self._shape_error(what, "an entry without a key")
+            if not isinstance(entry.get("value"), str):
+                raise self._shape_error(what, "a value that is not plain text")
+            if recurse or entry["key"] == key:
+                values[entry["key"]] = entry["value"]
+        return values
+
+    def kv_put(self, key, value):
+        validate_key(key)
+        if self.kv_get(key).get(key) == value:
+            return False
+        self._call("PUT", "/kvs/key/%s" % key, {"apiVersion": API_VERSION, "value": value})
+        return True
+
+
+def _read_error_body(exc):
+    try:
+        return exc.read() or b""
+    except (OSError, HTTPException):
+        return b""
+
+
+def _json_or_none(raw):
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except ValueError:
+        return None
+
+
+def _error_message(raw, limit=300):
+    """The ``message`` of an EdgeX error body (or echo's), else the start of the body."""
+    answer = _json_or_none(raw)
+    message = answer.get("message") if isinstance(answer, dict) else raw.decode("utf-8", "replace")
+    text = str(message or "").strip()
+    return text if len(text) <= limit else text[:limit] + "..."

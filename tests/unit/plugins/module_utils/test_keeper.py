@@ -1,0 +1,357 @@
+"""KeeperRegistry against the core-keeper emulator, and against canned answers for the error
+branches the emulator cannot produce (401/403, shapes of other keeper versions)."""
+
+import io
+import json
+import socket
+import urllib.error
+
+import pytest
+
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._common import (
+    InvalidNameError,
+    RegistryAuthError,
+    RegistryError,
+    RegistryUnavailableError,
+)
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._keeper import KeeperRegistry
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry import ServiceRecord, open_registry
+
+SETTINGS = {"registry_type": "keeper", "scheme": "http", "host": "gw1.example", "port": 59890, "timeout": 5.0,
+            "validate_certs": True}
+
+
+def seed(keeper, service_id, status, port=59880, interval="1h"):
+    """A registration as an EdgeX service would make it; a long interval keeps keeper's
+    checks from changing the seeded status during the test."""
+    assert keeper.request("POST", "/api/v3/registry", {"apiVersion": "v3", "registration": {
+        "serviceId": service_id, "host": "edgex-%s" % service_id, "port": port, "status": status,
+        "healthCheck": {"interval": interval, "path": "/api/v3/ping", "type": "http"}}})[0] == 201
+
+
+def record(name="core-data", address="127.0.0.1", port=59880, **kwargs):
+    return ServiceRecord(name=name, node="gw1", address=address, port=port, **kwargs)
+
+
+def in_keeper(keeper, service_id):
+    status, answer = keeper.request("GET", "/api/v3/registry/serviceId/%s" % service_id)
+    return answer["registration"] if status == 200 else None
+
+
+# -- against the emulator ------------------------------------------------------------------
+
+
+def test_open_registry_builds_a_keeper_registry(keeper):
+    registry = open_registry(keeper.settings())
+    assert isinstance(registry, KeeperRegistry) and registry.type == "keeper"
+    assert registry.discover().source == "keeper"
+
+
+def test_discover_maps_statuses_excludes_halt_in_one_request(keeper):
+    seed(keeper, "core-data", "UP")
+    seed(keeper, "core-metadata", "DOWN", port=59881)
+    seed(keeper, "core-command", "UNKNOWN", port=59882)
+    seed(keeper, "device-virtual", "HALT", port=59900)
+    keeper.reset_stats()
+
+    discovery = KeeperRegistry(keeper.settings()).discover()
+
+    assert keeper.stats()["requests"] == 1
+    assert discovery.source == "keeper"
+    assert [(n.name, n.address, n.status) for n in discovery.nodes] == [("127.0.0.1", "127.0.0.1", "passing")]
+    by_name = {s.name: s for s in discovery.services}
+    assert sorted(by_name) == ["core-command", "core-data", "core-metadata"]
+    assert {n: s.status for n, s in by_name.items()} == {
+        "core-data": "passing", "core-metadata": "critical", "core-command": "unknown"}
+    data = by_name["core-data"]
+    assert (data.id, data.node, data.address, data.port, data.health_path) == (
+        "core-data", "127.0.0.1", "edgex-core-data", 59880, "/api/v3/ping")
+    assert data.meta == {"keeper_status": "UP"}
+    assert data.checks == [{"id": "core-data", "name": "Health Check: core-data", "status": "passing",
+                            "output": "core-keeper status UP (GET http://edgex-core-data:59880/api/v3/ping every 1h)",
+                            "service_id": "core-data"}]
+    assert discovery.services_on("127.0.0.1") == discovery.services
+
+
+def test_register_is_idempotent_and_updates_only_on_difference(keeper):
+    registry = KeeperRegistry(keeper.settings())
+    assert registry.register(record()) is True
+    stored = in_keeper(keeper, "core-data")
+    assert stored["HealthCheck"] == {"interval": "10s", "path": "/api/v3/ping", "type": "http"}
+    assert (stored["host"], stored["port"], stored["status"]) == ("127.0.0.1", 59880, "UNKNOWN")
+
+    keeper.reset_stats()
+    assert registry.register(record()) is False
+    assert keeper.stats()["by_path"] == {"/api/v3/registry/serviceId/core-data": 1}  # read only
+
+    assert registry.register(record(port=59999, health_path="/api/v3/version")) is True
+    stored = in_keeper(keeper, "core-data")
+    assert (stored["port"], stored["HealthCheck"]["path"]) == (59999, "/api/v3/version")
+    assert registry.register(record(port=59999, health_path="/api/v3/version")) is False
+
+
+def test_register_uses_the_service_id_when_it_differs_from_the_name(keeper):
+    assert KeeperRegistry(keeper.settings()).register(record(name="device-rest", id="device-rest-2")) is True
+    assert in_keeper(keeper, "device-rest-2") is not None
+    assert in_keeper(keeper, "device-rest") is None
+
+
+def test_register_needs_address_and_port(keeper):
+    with pytest.raises(RegistryError, match="core-data .*needs an address and a port"):
+        KeeperRegistry(keeper.settings()).register(record(port=None))
+    assert in_keeper(keeper, "core-data") is None
+
+
+def test_deregister_halts_like_go_mod_registry_and_register_revives(keeper):
+    registry = KeeperRegistry(keeper.settings())
+    registry.register(record())
+    assert registry.deregister("core-data") is True
+    assert in_keeper(keeper, "core-data")["status"] == "HALT"  # kept, marked halted
+    assert registry.discover().services == []
+    assert registry.deregister("core-data") is False
+    assert registry.deregister("never-registered") is False
+
+    assert registry.register(record()) is True  # same fields, but HALT: re-register
+    assert in_keeper(keeper, "core-data")["status"] == "UNKNOWN"
+    assert [s.name for s in registry.discover().services] == ["core-data"]
+
+
+def test_kv_put_get_idempotent_and_recurse(keeper):
+    registry = KeeperRegistry(keeper.settings())
+    key = "edgex/v4/core-data/Writable/LogLevel"
+    assert registry.kv_get(key) == {}
+    assert registry.kv_put(key, "INFO") is True
+    assert registry.kv_put(key, "INFO") is False
+    assert registry.kv_get(key) == {key: "INFO"}
+    assert registry.kv_put(key, "DEBUG") is True
+    registry.kv_put("edgex/v4/core-data/Writable/Telemetry/Interval", "30s")
+    registry.kv_put("edgex/v4/core-data-other", "x")
+
+    assert registry.kv_get("edgex/v4/core-data/Writable") == {}  # only children: no such key
+    assert registry.kv_get("edgex/v4/core-data/Writable", recurse=True) == {
+        key: "DEBUG", "edgex/v4/core-data/Writable/Telemetry/Interval": "30s"}
+    assert registry.kv_put("edgex/v4/empty", "") is True
+    assert registry.kv_get("edgex/v4/empty") == {"edgex/v4/empty": ""}
+    # ; and = are keeper key characters and must reach it unescaped
+    assert registry.kv_put("edgex/v4/a;b=c~d", "v") is True
+    assert registry.kv_get("edgex/v4/a;b=c~d") == {"edgex/v4/a;b=c~d": "v"}
+
+
+@pytest.mark.parametrize("name", ["Core-Data", "core data", "../x", "a/b", "$(id)", ""])
+def test_names_are_validated_before_any_request(keeper, name):
+    registry = KeeperRegistry(keeper.settings())
+    keeper.reset_stats()
+    with pytest.raises(InvalidNameError):
+        registry.register(record(name=name))
+    with pytest.raises(InvalidNameError):
+        registry.deregister(name)
+    assert keeper.stats()["requests"] == 0
+
+
+@pytest.mark.parametrize("key", ["edgex/v4/core:data", "edgex/../secrets", "a b", "a?b", "a#b", "a%2Fb", "", None])
+def test_keys_keeper_would_refuse_are_refused_here(keeper, key):
+    registry = KeeperRegistry(keeper.settings())
+    keeper.reset_stats()
+    with pytest.raises(InvalidNameError):
+        registry.kv_get(key)
+    with pytest.raises(InvalidNameError):
+        registry.kv_put(key, "x")
+    assert keeper.stats()["requests"] == 0
+
+
+def test_stopped_keeper_is_unavailable_naming_endpoint_and_route(keeper):
+    keeper.stop()
+    with pytest.raises(RegistryUnavailableError) as err:
+        KeeperRegistry(keeper.settings()).discover()
+    assert str(err.value) == ("core-keeper at %s is unreachable (GET /api/v3/registry/all: ConnectionRefusedError)"
+                              % keeper.url)
+
+
+def test_500_is_unavailable_with_keepers_message(keeper):
+    keeper.fault("error500")
+    with pytest.raises(RegistryUnavailableError) as err:
+        KeeperRegistry(keeper.settings()).discover()
+    assert str(err.value) == "core-keeper at %s failed GET /api/v3/registry/all: 500 emulated failure" % keeper.url
+
+
+def test_garbage_is_a_registry_error_not_unavailable(keeper):
+    keeper.fault("garbage")
+    with pytest.raises(RegistryError) as err:
+        KeeperRegistry(keeper.settings()).discover()
+    assert not isinstance(err.value, RegistryUnavailableError)
+    assert "answered GET /api/v3/registry/all with something that is not keeper JSON" in str(err.value)
+
+
+def test_slow_keeper_times_out_as_unavailable(keeper):
+    keeper.fault("slow", 2.0)
+    with pytest.raises(RegistryUnavailableError, match=r"unreachable \(GET /api/v3/registry/all: \w*Timeout"):
+        KeeperRegistry(keeper.settings(timeout=0.3)).discover()
+
+
+# -- canned answers ------------------------------------------------------------------------
+
+
+class Answer(object):
+    def __init__(self, status, payload):
+        self.status = status
+        self.body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+
+    def read(self):
+        return self.body
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+class FakeOpener(object):
+    """Plays answers in order: (status, payload) or an exception; keeps every request."""
+
+    def __init__(self, *answers):
+        self.answers = list(answers)
+        self.requests = []
+
+    def open(self, request, timeout=None):
+        self.requests.append((request.get_method(), request.full_url, request.data, dict(request.header_items()),
+                              timeout))
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        status, payload = answer
+        if status >= 400:
+            body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+            raise urllib.error.HTTPError(request.full_url, status, "error", {}, io.BytesIO(body))
+        return Answer(status, payload)
+
+
+def edgex_error(status, message):
+    return {"apiVersion": "v3", "message": message, "statusCode": status}
+
+
+def registration(service_id="core-data", status="UP", health_key="HealthCheck"):
+    return {"serviceId": service_id, "status": status, "host": "edgex-" + service_id, "port": 59880,
+            health_key: {"interval": "10s", "path": "/api/v3/ping", "type": "http"}}
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_auth_refusal_never_echoes_the_token(status):
+    opener = FakeOpener((status, edgex_error(status, "invalid JWT")))
+    registry = KeeperRegistry(dict(SETTINGS, token="s3cret-jwt"), opener=opener)
+    with pytest.raises(RegistryAuthError) as err:
+        registry.discover()
+    assert str(err.value) == ("core-keeper at http://gw1.example:59890 refused GET /api/v3/registry/all: "
+                              "%d invalid JWT" % status)
+    assert "s3cret" not in str(err.value)
+    method, url, _data, headers, timeout = opener.requests[0]
+    assert (method, url, timeout) == ("GET", "http://gw1.example:59890/api/v3/registry/all?deregistered=false", 5.0)
+    assert headers["Authorization"] == "Bearer s3cret-jwt"
+
+
+def test_no_token_no_authorization_header():
+    opener = FakeOpener((200, {"apiVersion": "v3", "statusCode": 200, "totalCount": 0, "registrations": []}))
+    KeeperRegistry(SETTINGS, opener=opener).discover()
+    assert "Authorization" not in opener.requests[0][3]
+
+
+def test_404_on_a_route_is_an_error_not_a_fallback():
+    opener = FakeOpener((404, {"message": "Not Found"}))  # echo's answer: no keeper there
+    with pytest.raises(RegistryError) as err:
+        KeeperRegistry(SETTINGS, opener=opener).discover()
+    assert not isinstance(err.value, RegistryUnavailableError)
+    assert str(err.value).endswith("rejected GET /api/v3/registry/all: 404 Not Found")
+
+
+@pytest.mark.parametrize("answer", [{"message": "Not Found"}, b"<html>404</html>"])
+def test_404_that_is_not_keepers_answer_is_not_taken_for_absent(answer):
+    with pytest.raises(RegistryError, match=r"rejected GET /api/v3/kvs/key/edgex/v4/x: 404"):
+        KeeperRegistry(SETTINGS, opener=FakeOpener((404, answer))).kv_get("edgex/v4/x")
+    with pytest.raises(RegistryError, match=r"rejected GET /api/v3/registry/serviceId/core-data: 404"):
+        KeeperRegistry(SETTINGS, opener=FakeOpener((404, answer))).deregister("core-data")
+
+
+def test_400_names_the_route_and_keepers_message():
+    opener = FakeOpener((404, edgex_error(404, "registration not found by serviceId")),
+                        (400, edgex_error(400, "*requests.AddRegistrationRequest json decoding failed")))
+    with pytest.raises(RegistryError, match=r"rejected POST /api/v3/registry: 400 \*requests\.AddRegistration"):
+        KeeperRegistry(SETTINGS, opener=opener).register(record())
+
+
+@pytest.mark.parametrize("failure, name", [
+    (urllib.error.URLError(ConnectionRefusedError(111, "refused")), "ConnectionRefusedError"),
+    (urllib.error.URLError(socket.timeout("timed out")), "TimeoutError"),
+    (socket.timeout("timed out"), "TimeoutError"),
+    (urllib.error.URLError(socket.gaierror(-2, "Name or service not known")), "gaierror"),
+])
+def test_network_failures_are_unavailable(failure, name):
+    with pytest.raises(RegistryUnavailableError) as err:
+        KeeperRegistry(SETTINGS, opener=FakeOpener(failure)).kv_get("edgex/v4/core-data")
+    assert str(err.value) == ("core-keeper at http://gw1.example:59890 is unreachable "
+                              "(GET /api/v3/kvs/key/edgex/v4/core-data: %s)" % name)
+
+
+def test_502_from_a_proxy_with_html_is_unavailable():
+    opener = FakeOpener((502, b"<html>Bad Gateway</html>"))
+    with pytest.raises(RegistryUnavailableError, match="failed GET /api/v3/registry/all: 502 <html>Bad Gateway"):
+        KeeperRegistry(SETTINGS, opener=opener).discover()
+
+
+@pytest.mark.parametrize("payload, detail", [
+    ({"apiVersion": "v3", "statusCode": 200}, "no registrations list"),
+    ({"registrations": {"core-data": {}}}, "no registrations list"),
+    ({"registrations": ["core-data"]}, "a registration is not an object"),
+    ({"registrations": [{"host": "h", "port": 1}]}, "a registration without serviceId or port"),
+    ({"registrations": [{"serviceId": "core-data", "port": "59880"}]}, "a registration without serviceId or port"),
+    ([], "no registrations list"),
+])
+def test_unexpected_shapes_are_registry_errors(payload, detail):
+    with pytest.raises(RegistryError) as err:
+        KeeperRegistry(SETTINGS, opener=FakeOpener((200, payload))).discover()
+    assert not isinstance(err.value, RegistryUnavailableError)
+    assert str(err.value) == ("core-keeper at http://gw1.example:59890 answered GET /api/v3/registry/all with an "
+                              "unexpected shape (%s)" % detail)
+
+
+def test_openapi_spelling_and_halt_from_a_keeper_that_ignores_deregistered():
+    payload = {"registrations": [registration("core-data", "UP", health_key="healthCheck"),
+                                 registration("core-command", "HALT"),
+                                 registration("core-metadata", "SOMETHING-NEW")]}
+    discovery = KeeperRegistry(SETTINGS, opener=FakeOpener((200, payload))).discover()
+    assert [(s.name, s.status, s.health_path) for s in discovery.services] == [
+        ("core-data", "passing", "/api/v3/ping"), ("core-metadata", "unknown", "/api/v3/ping")]
+    assert [n.name for n in discovery.nodes] == ["gw1.example"]
+
+
+def test_register_race_409_falls_back_to_update():
+    opener = FakeOpener((404, edgex_error(404, "registration not found by serviceId")),
+                        (409, edgex_error(409, "registry with service id 'core-data' already exists")),
+                        (204, b""))
+    assert KeeperRegistry(SETTINGS, opener=opener).register(record()) is True
+    assert [r[0] for r in opener.requests] == ["GET", "POST", "PUT"]
+    sent = json.loads(opener.requests[2][2])
+    assert sent == {"apiVersion": "v3", "registration": {
+        "serviceId": "core-data", "host": "127.0.0.1", "port": 59880,
+        "healthCheck": {"interval": "10s", "path": "/api/v3/ping", "type": "http"}}}
+
+
+def test_deregister_sends_the_current_registration_with_halt():
+    opener = FakeOpener((200, {"apiVersion": "v3", "statusCode": 200, "registration": registration()}), (204, b""))
+    assert KeeperRegistry(SETTINGS, opener=opener).deregister("core-data", node="gw1.example") is True
+    method, url, data, _headers, _timeout = opener.requests[1]
+    assert (method, url) == ("PUT", "http://gw1.example:59890/api/v3/registry")
+    assert json.loads(data)["registration"] == {
+        "serviceId": "core-data", "host": "edgex-core-data", "port": 59880, "status": "HALT",
+        "healthCheck": {"interval": "10s", "path": "/api/v3/ping", "type": "http"}}
+
+
+def test_kv_value_that_is_not_text_is_a_shape_error():
+    payload = {"apiVersion": "v3", "statusCode": 200, "response": [{"key": "a", "value": {"x": 1}}]}
+    with pytest.raises(RegistryError, match="a value that is not plain text"):
+        KeeperRegistry(SETTINGS, opener=FakeOpener((200, payload))).kv_get("a")
+
+
+def test_https_with_missing_ca_file_is_a_registry_error():
+    settings = dict(SETTINGS, scheme="https", ca_path="/nonexistent/ca.pem")
+    with pytest.raises(RegistryError, match="cannot set up TLS for core-keeper at https://gw1.example:59890"):
+        KeeperRegistry(settings)
