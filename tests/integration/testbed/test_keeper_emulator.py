@@ -139,8 +139,9 @@ def test_status_outside_the_four_becomes_unknown(keeper, given, stored):
 
 
 def test_json_keys_match_case_insensitively_as_in_go(keeper):
-    request = {"APIVERSION": "v3", "Registration": {"ServiceID": "core-data", "HOST": "h", "Port": 1,
-                                                     "HealthCheck": {"Interval": "1s", "PATH": "/p", "Type": "http"}}}
+    registration = {"ServiceID": "core-data", "HOST": "h", "Port": 1,
+                    "HealthCheck": {"Interval": "1s", "PATH": "/p", "Type": "http"}}
+    request = {"APIVERSION": "v3", "Registration": registration}
     assert keeper.request("POST", "/api/v3/registry", request)[0] == 201
 
 
