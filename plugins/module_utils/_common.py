@@ -49,7 +49,7 @@ class ExecutorError(EdgeXError):
 
 def validate_name(name, what="service name"):
     """Return ``name`` if it is safe for argv lists and URL paths, else raise InvalidNameError."""
-    if not isinstance(name, str) or not SAFE_NAME.match(name):
+    if not isinstance(name, str) or not SAFE_NAME.fullmatch(name):
         raise InvalidNameError(
             "invalid %s %r: must match %s" % (what, name, SAFE_NAME.pattern)
         )

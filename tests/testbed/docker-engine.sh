@@ -19,7 +19,8 @@ else
   mkdir -p "$state_dir"
   start() {
     echo "docker-engine: starting dockerd (storage driver $1)"
-    nohup dockerd --storage-driver="$1" --bridge=none --iptables=false --ip6tables=false \
+    # Its own session: the engine must outlive the shell (or CI step) that started it.
+    setsid nohup dockerd --storage-driver="$1" --bridge=none --iptables=false --ip6tables=false \
       >"$log" 2>&1 &
     echo $! > "$state_dir/dockerd.pid"
   }

@@ -1,0 +1,240 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) edgex.sysmgmt contributors
+# Apache License 2.0 (see LICENSE)
+"""Start, stop and restart a batch of EdgeX services on one host, in dependency order.
+
+Which services and how to run them: the registry says what runs (and the manifest what is
+deployed but stopped: EdgeX deregisters on a clean stop); the manifest says how (executor,
+target, depends_on, health path). Services of one level act concurrently; a level is "up"
+(health endpoint answers, or the executor says running) before the next one starts.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+from ._common import EdgeXError, ExecutorError, validate_name
+from ._edgex import ONE_SHOT_SERVICES
+from ._executor import default_target
+from ._ordering import restart_levels, start_levels, stop_levels
+
+ACTIONS = {"started": "start", "stopped": "stop", "restarted": "restart"}
+
+
+class ControlError(EdgeXError):
+    """A batch did not converge; ``results`` says how far it got."""
+
+    def __init__(self, message, results):
+        super(ControlError, self).__init__(message)
+        self.results = results
+
+
+@dataclass
+class Planned:
+    """One service to act on, with everything needed to act and to tell it is up."""
+
+    name: str
+    executor: str
+    target: str
+    address: Optional[str] = None
+    port: Optional[int] = None
+    health_path: Optional[str] = None
+    depends_on: List[str] = field(default_factory=list)
+
+
+def plan(discovery, manifest_discovery, node, names, default_executor="docker", project=None):
+    """The services of ``node`` to act on.
+
+    ``names`` is a list of service keys or ["all"]. A registry entry wins for address/port;
+    the manifest supplies executor/target/depends_on/health and the services that are
+    deployed but not registered right now. Unknown names raise an error listing the known ones.
+    """
+    known = {}
+    for record in (manifest_discovery.services_on(node) if manifest_discovery else []):
+        known[record.name] = record
+    live = {} if discovery.source == "manifest" else {r.name: r for r in discovery.services_on(node)}
+    node_address = next((n.address for n in discovery.nodes if n.name == node), None)
+    if node_address is None and manifest_discovery:
+        node_address = next((n.address for n in manifest_discovery.nodes if n.name == node), None)
+    available = sorted(set(known) | set(live))
+    if names == ["all"]:
+        names = available
+    unknown = sorted(set(names) - set(available))
+    if unknown:
+        raise EdgeXError("unknown service%s %s on %s (known there: %s)" % (
+            "s" if len(unknown) > 1 else "", ", ".join(unknown), node, ", ".join(available) or "none"))
+    planned = []
+    for name in names:
+        validate_name(name)
+        deployed, registered = known.get(name), live.get(name)
+        source = deployed or registered
+        executor = (deployed.executor if deployed else None) or default_executor
+        target = (deployed.target if deployed else None) or default_target(name, executor, project)
+        planned.append(Planned(
+            name=name, executor=executor, target=target,
+            address=(registered.address if registered else None) or source.address or node_address,
+            port=(registered.port if registered else None) or source.port,
+            health_path=deployed.health_path if deployed else None,
+            depends_on=list(deployed.depends_on if deployed else []),
+        ))
+    return planned
+
+
+def is_up(service, timeout=2.0):
+    """Does it answer? Its health path over HTTP (2xx), else a TCP connect to its port."""
+    if not service.address or not service.port:
+        return True
+    if service.health_path:
+        url = "http://%s:%d%s" % (service.address, service.port, service.health_path)
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response:
+                return 200 <= response.status < 300
+        except (urllib.error.URLError, OSError, ValueError):
+            return False
+    try:
+        with socket.create_connection((service.address, service.port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+class BatchControl(object):
+    """Acts on planned services level by level. ``executors``: name -> Executor (thread-safe
+    calls assumed, as the Docker SDK's and the CLI runners' are)."""
+
+    def __init__(self, executors, wait_timeout=60.0, stop_timeout=None, check_mode=False, wait=True,
+                 protected=(), poll_interval=0.25, probe=is_up, clock=time.monotonic, sleep=time.sleep):
+        self.executors = executors
+        self.wait_timeout = wait_timeout
+        self.stop_timeout = stop_timeout
+        self.check_mode = check_mode
+        self.wait = wait
+        self.protected = tuple(protected)
+        self.poll_interval = poll_interval
+        self.probe = probe
+        self.clock = clock
+        self.sleep = sleep
+
+    def levels(self, services, state):
+        graph = {s.name: list(s.depends_on) for s in services}
+        if state == "stopped":
+            return stop_levels(graph)
+        if state == "restarted":
+            return restart_levels(graph, self.protected)
+        return start_levels(graph)
+
+    def run(self, services, state):
+        """Returns the per-service results; raises ControlError (with them) when any failed."""
+        if state not in ACTIONS:
+            raise EdgeXError("unknown state %r: must be one of %s" % (state, ", ".join(ACTIONS)))
+        by_name = {s.name: s for s in services}
+        results = {}
+        failed = set()
+        for level in self.levels(services, state):
+            runnable = []
+            for name in level:
+                blocked = self._blocked_by(by_name[name], failed, state)
+                if blocked:
+                    results[name] = self._result(by_name[name], skipped="not %s: %s failed" % (
+                        "started" if state != "stopped" else "stopped", blocked))
+                    failed.add(name)
+                else:
+                    runnable.append(by_name[name])
+            if not runnable:
+                continue
+            with ThreadPoolExecutor(max_workers=min(16, len(runnable))) as pool:
+                for result in pool.map(lambda s: self._act(s, state), runnable):
+                    results[result["name"]] = result
+                    if result.get("error"):
+                        failed.add(result["name"])
+        ordered = [results[name] for level in self.levels(services, state) for name in level]
+        if failed:
+            errors = ["%s: %s" % (r["name"], r.get("error") or r.get("skipped")) for r in ordered
+                      if r["name"] in failed]
+            raise ControlError("%d of %d service(s) did not reach %s:\n  %s" % (
+                len(failed), len(ordered), state, "\n  ".join(errors)), ordered)
+        return ordered
+
+    def _blocked_by(self, service, failed, state):
+        """A dependency that failed blocks a start; a dependent that failed to stop blocks a stop."""
+        if state == "stopped":
+            return None
+        bad = sorted(set(service.depends_on) & failed)
+        return ", ".join(bad) if bad else None
+
+    @staticmethod
+    def _result(service, **extra):
+        result = {"name": service.name, "executor": service.executor, "target": service.target,
+                  "before": None, "after": None, "changed": False, "elapsed": 0.0}
+        result.update(extra)
+        return result
+
+    def _act(self, service, state):
+        started = self.clock()
+        executor = self.executors[service.executor]
+        result = self._result(service)
+        try:
+            before = executor.state(service.target)
+            result["before"] = before
+            if before == "absent":
+                raise ExecutorError("%s executor: %s does not exist on this host" % (service.executor, service.target))
+            one_shot = service.name in ONE_SHOT_SERVICES
+            if state == "started":
+                act = before != "running" and not (one_shot and before == "stopped")
+            elif state == "stopped":
+                act = before == "running"
+            else:
+                act = True
+            result["changed"] = act
+            if self.check_mode:
+                result["after"] = {"started": "running", "restarted": "running", "stopped": "stopped"}[state] \
+                    if act else before
+                return result
+            if act:
+                if state == "started":
+                    executor.start(service.target)
+                elif state == "stopped":
+                    executor.stop(service.target, timeout=self.stop_timeout)
+                else:
+                    executor.restart(service.target, timeout=self.stop_timeout)
+            result["after"] = self._settle(service, executor, state, one_shot) if (act or state != "stopped") \
+                else before
+        except EdgeXError as exc:
+            result["error"] = str(exc)
+            if result["after"] is None:
+                try:
+                    result["after"] = executor.state(service.target)
+                except EdgeXError:
+                    pass
+        finally:
+            result["elapsed"] = round(self.clock() - started, 3)
+        return result
+
+    def _settle(self, service, executor, state, one_shot):
+        """Wait until the service is where ``state`` wants it, bounded by wait_timeout."""
+        deadline = self.clock() + self.wait_timeout
+        while True:
+            current = executor.state(service.target)
+            if state == "stopped":
+                if current in ("stopped", "absent"):
+                    return current
+            elif current == "failed":
+                raise ExecutorError("%s %s failed after %s" % (service.executor, service.target, ACTIONS[state]))
+            elif one_shot and current == "stopped":
+                return current
+            elif current == "running" and (not self.wait or self.probe(service)):
+                return current
+            if not self.wait and state != "stopped":
+                return current
+            if self.clock() >= deadline:
+                what = "stop" if state == "stopped" else ("answer on %s:%s%s" % (
+                    service.address, service.port, service.health_path or "") if current == "running" else "run")
+                raise ExecutorError("%s did not %s within %.0fs (state %s)" % (service.name, what,
+                                                                                self.wait_timeout, current))
+            self.sleep(self.poll_interval)

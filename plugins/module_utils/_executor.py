@@ -1,0 +1,237 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) edgex.sysmgmt contributors
+# Apache License 2.0 (see LICENSE)
+"""How a service is started and stopped on a gateway: the executor interface, the command
+runner the CLI-based executors share, target validation and the factory by executor name.
+
+An executor acts on one *target* (docker: container name; compose: ``<project>/<service>``;
+systemd: unit; snap: ``<snap>.<app>``). Every target is validated before any command runs
+or any API is called, so a hostile name never reaches an argv list.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from collections import namedtuple
+
+from ._common import SAFE_NAME, ExecutorError, InvalidNameError
+from ._edgex import default_container
+
+EXECUTORS = ("docker", "compose", "systemd", "snap")
+
+# What every executor reports. "absent": the target does not exist on this host;
+# "failed": it exists but ended badly (systemd failed, container exited non-zero).
+STATES = ("running", "stopped", "absent", "failed")
+
+# Docker's own rule for container names (daemon/names.go), with a length cap for argv sanity.
+DOCKER_CONTAINER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,254}$")
+# SAFE_NAME widened to what unit names really use: upper case (snap.Foo.bar) and '@' instances.
+SYSTEMD_UNIT = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.@-]{0,246}\.service$")
+
+# Exit codes of a container stopped on purpose: 143 = died of the SIGTERM `docker stop` sends,
+# 137 = SIGKILLed after the stop timeout. Anything else non-zero is a failure.
+STOP_EXIT_CODES = frozenset([0, 137, 143])
+
+CommandResult = namedtuple("CommandResult", "argv rc stdout stderr")
+
+
+class ToolNotFoundError(ExecutorError):
+    """The command-line tool an executor needs is not installed (not on PATH)."""
+
+    def __init__(self, tool):
+        super().__init__("%s not found on this host" % tool)
+        self.tool = tool
+
+
+class CommandRunner(object):
+    """Runs argv lists (never a shell string) with a timeout; tests replace it with a fake.
+
+    ``run()`` returns a CommandResult whatever the exit code: the executor decides what a
+    non-zero rc means (``snap services`` exits 1 for an unknown snap, which is "absent").
+    """
+
+    def __init__(self, timeout=120.0, environ=None):
+        self.timeout = timeout
+        self.environ = environ
+
+    def _environment(self):
+        # snap translates its table ("Service", "active") and systemctl its errors: parse the C locale.
+        return dict(os.environ if self.environ is None else self.environ, LC_ALL="C", LANG="C")
+
+    def run(self, argv, timeout=None):
+        if not isinstance(argv, (list, tuple)) or not all(isinstance(arg, str) for arg in argv):
+            raise TypeError("argv must be a list of strings, got %r" % (argv,))
+        timeout = self.timeout if timeout is None else timeout
+        try:
+            completed = subprocess.run(list(argv), stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                       timeout=timeout, env=self._environment(), check=False)
+        except FileNotFoundError:
+            raise ToolNotFoundError(argv[0]) from None
+        except subprocess.TimeoutExpired:
+            raise ExecutorError("%s did not finish within %.0fs" % (" ".join(argv), timeout)) from None
+        except OSError as exc:
+            raise ExecutorError("cannot run %s: %s" % (argv[0], exc)) from None
+        return CommandResult(list(argv), completed.returncode, completed.stdout, completed.stderr)
+
+
+class Executor(object):
+    """One way of running services. Subclasses set ``name`` and implement ``normalize_target``,
+    ``details``, ``start``, ``stop`` and ``restart``.
+
+    ``details(target)`` returns at least ``state`` (one of STATES), ``target`` (normalized),
+    ``raw`` (the tool's own status words), ``started_at``, ``pid`` and ``exit_code`` (None when
+    the tool does not say). start/stop/restart raise ExecutorError naming executor, target and
+    cause; ``timeout`` is how long a stop may take before the service is killed.
+    """
+
+    name = None
+
+    def __init__(self, runner=None):
+        self.runner = runner if runner is not None else CommandRunner()
+
+    def normalize_target(self, target):
+        raise NotImplementedError
+
+    def details(self, target):
+        raise NotImplementedError
+
+    def state(self, target):
+        return self.details(target)["state"]
+
+    def start(self, target):
+        raise NotImplementedError
+
+    def stop(self, target, timeout=None):
+        raise NotImplementedError
+
+    def restart(self, target, timeout=None):
+        raise NotImplementedError
+
+    def error(self, action, target, cause):
+        return ExecutorError("%s executor cannot %s %s: %s" % (self.name, action, target, cause))
+
+    def run(self, argv, action, target, timeout=None):
+        """Run argv through the runner; a missing tool or a time-out becomes an error naming the target."""
+        try:
+            return self.runner.run(argv, timeout=timeout)
+        except ExecutorError as exc:
+            raise self.error(action, target, exc) from None
+
+    def run_checked(self, argv, action, target, timeout=None):
+        result = self.run(argv, action, target, timeout=timeout)
+        if result.rc != 0:
+            cause = (result.stderr or result.stdout).strip() or "exit code %d" % result.rc
+            raise self.error(action, target, cause)
+        return result
+
+    def command_timeout(self, stop_timeout):
+        """How long to wait for a stop/restart command: the runner's limit plus the stop grace time."""
+        if stop_timeout is None:
+            return None
+        return getattr(self.runner, "timeout", 120.0) + stop_timeout
+
+
+def container_state(status, exit_code=None, oom_killed=False, error=None):
+    """Map a container's State.Status (docker inspect, compose ps) to one of STATES.
+
+    A restarting container counts as running: Docker is bringing it back by itself.
+    A paused container is not serving, so it is "stopped".
+    """
+    if status in ("running", "restarting"):
+        return "running"
+    if status == "dead" or oom_killed or error:
+        return "failed"
+    if status == "exited" and exit_code not in STOP_EXIT_CODES and exit_code is not None:
+        return "failed"
+    return "stopped"
+
+
+def _invalid(what, target, rule):
+    return InvalidNameError("invalid %s %r: %s" % (what, target, rule))
+
+
+def _check(pattern, name, what):
+    # fullmatch, not match: with match, "$" also accepts a trailing newline ("core-data\n").
+    if not isinstance(name, str) or not pattern.fullmatch(name):
+        raise _invalid(what, name, "must match %s" % pattern.pattern)
+    return name
+
+
+def validate_container_name(target):
+    return _check(DOCKER_CONTAINER_NAME, target, "docker container name")
+
+
+def validate_compose_target(target):
+    """``<project>/<service>`` -> (project, service), both SAFE_NAME."""
+    if not isinstance(target, str) or target.count("/") != 1:
+        raise _invalid("compose target", target, "must be <project>/<service>")
+    project, service = target.split("/")
+    _check(SAFE_NAME, project, "compose project name")
+    _check(SAFE_NAME, service, "compose service name")
+    return project, service
+
+
+def validate_systemd_unit(target):
+    """Return the unit name with ``.service`` added when missing."""
+    if not isinstance(target, str):
+        raise _invalid("systemd unit", target, "must be a string")
+    unit = target if target.endswith(".service") else target + ".service"
+    return _check(SYSTEMD_UNIT, unit, "systemd unit")
+
+
+def validate_snap_target(target):
+    """``<snap>.<app>`` -> (snap, app); snap and app names contain no dots."""
+    if not isinstance(target, str) or target.count(".") != 1:
+        raise _invalid("snap service", target, "must be <snap>.<app>")
+    snap, app = target.split(".")
+    _check(SAFE_NAME, snap, "snap name")
+    _check(SAFE_NAME, app, "snap app name")
+    return snap, app
+
+
+def default_target(service_key, executor_name, project=None):
+    """Where a service key lives under each executor when the manifest names no target."""
+    _check(SAFE_NAME, service_key, "service key")
+    if executor_name == "docker":
+        return default_container(service_key)
+    if executor_name == "compose":
+        project = project or "edgex"
+        _check(SAFE_NAME, project, "compose project name")
+        return "%s/%s" % (project, service_key)
+    if executor_name == "systemd":
+        return "edgex-%s.service" % service_key
+    if executor_name == "snap":
+        return "edgexfoundry.%s" % service_key
+    raise _unknown_executor(executor_name)
+
+
+def _unknown_executor(name):
+    return ExecutorError("unknown executor %r: must be one of %s" % (name, ", ".join(EXECUTORS)))
+
+
+def get_executor(name, runner=None, **options):
+    """The executor called ``name``, with its options (docker_host, project_directory, scope, ...).
+
+    Imports are explicit statements inside the branches, not importlib: Ansible's module
+    packager only ships module_utils it can see imported, and the Docker SDK is loaded
+    only when the docker executor is asked for.
+    """
+    if name == "docker":
+        from ._executor_docker import DockerExecutor
+
+        return DockerExecutor(runner=runner, **options)
+    if name == "compose":
+        from ._executor_compose import ComposeExecutor
+
+        return ComposeExecutor(runner=runner, **options)
+    if name == "systemd":
+        from ._executor_systemd import SystemdExecutor
+
+        return SystemdExecutor(runner=runner, **options)
+    if name == "snap":
+        from ._executor_snap import SnapExecutor
+
+        return SnapExecutor(runner=runner, **options)
+    raise _unknown_executor(name)

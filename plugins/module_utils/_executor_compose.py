@@ -1,0 +1,150 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) edgex.sysmgmt contributors
+# Apache License 2.0 (see LICENSE)
+"""The compose executor: services of a Docker Compose project, target ``<project>/<service>``.
+
+Uses the ``docker compose`` v2 CLI plugin when it answers, else a standalone ``docker-compose``
+(v2 or the old Python v1). State comes from ``ps --all --format json``; v1 has no JSON
+output, so there ``ps -q`` names the containers and ``docker inspect`` tells their state.
+"""
+
+from __future__ import annotations
+
+import json
+
+from ._common import ExecutorError
+from ._executor import Executor, ToolNotFoundError, container_state, validate_compose_target
+
+# Worst first: a service with one failed replica is failed even if another runs;
+# no container at all is "absent".
+_STATE_PRECEDENCE = ("failed", "running", "stopped")
+
+
+def parse_ps_json(text):
+    """Containers from ``compose ps --format json``: a JSON array (compose < 2.21) or one
+    object per line (compose >= 2.21, like ``docker ps``)."""
+    text = text.strip()
+    if not text:
+        return []
+    if text.startswith("["):
+        return json.loads(text)
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def _major_version(text):
+    digits = text.strip().lstrip("v").split(".", 1)[0]
+    return int(digits) if digits.isdigit() else 0
+
+
+class ComposeExecutor(Executor):
+    name = "compose"
+
+    def __init__(self, runner=None, project_directory=None, files=None):
+        super().__init__(runner)
+        self.project_directory = project_directory
+        self.files = list(files or [])
+        self._command = None
+        self._json_ps = None
+
+    def normalize_target(self, target):
+        validate_compose_target(target)
+        return target
+
+    def compose_command(self, target):
+        """``docker compose`` or ``docker-compose``, found once; raises when neither is installed."""
+        if self._command is None:
+            for command in (["docker", "compose"], ["docker-compose"]):
+                try:
+                    result = self.runner.run(command + ["version", "--short"])
+                except ToolNotFoundError:
+                    continue
+                except ExecutorError as exc:
+                    raise self.error("manage", target, exc) from None
+                if result.rc == 0:
+                    self._command = command
+                    self._json_ps = _major_version(result.stdout) >= 2
+                    break
+            else:
+                raise self.error("manage", target,
+                                 "neither the docker compose plugin nor docker-compose is installed on this host")
+        return list(self._command)
+
+    def _argv(self, project, target, *args):
+        argv = self.compose_command(target) + ["-p", project]
+        if self.project_directory:
+            argv += ["--project-directory", self.project_directory]
+        for path in self.files:
+            argv += ["-f", path]
+        return argv + list(args)
+
+    def details(self, target):
+        project, service = validate_compose_target(target)
+        self.compose_command(target)
+        if self._json_ps:
+            containers = self._containers_v2(project, service, target)
+        else:
+            containers = self._containers_v1(project, service, target)
+        states = [c["state"] for c in containers]
+        single = containers[0] if len(containers) == 1 else {}
+        return {
+            "state": next((s for s in _STATE_PRECEDENCE if s in states), "absent"),
+            "target": target,
+            "raw": [c["status"] for c in containers],
+            "containers": containers,
+            "started_at": single.get("started_at"),
+            "pid": single.get("pid"),
+            "exit_code": single.get("exit_code"),
+        }
+
+    def _containers_v2(self, project, service, target):
+        result = self.run_checked(self._argv(project, target, "ps", "--all", "--format", "json"),
+                                  "read the state of", target)
+        try:
+            listed = [c for c in parse_ps_json(result.stdout) if c.get("Service") == service]
+        except (ValueError, AttributeError) as exc:
+            raise self.error("read the state of", target, "unexpected compose ps output: %s" % exc) from None
+        # compose ps reports neither start time nor PID; `Status` ("Up 2 minutes") is for people.
+        return [{"name": c.get("Name"), "status": c.get("State"), "exit_code": c.get("ExitCode"),
+                 "health": c.get("Health") or "", "started_at": None, "pid": None,
+                 "state": container_state(c.get("State"), c.get("ExitCode"))} for c in listed]
+
+    def _containers_v1(self, project, service, target):
+        result = self.run(self._argv(project, target, "ps", "--all", "-q", service), "read the state of", target)
+        # v1 refuses a service its compose file does not define (rc 1); for us that is "absent".
+        if result.rc != 0 and "No such service" in result.stderr:
+            return []
+        if result.rc != 0:
+            raise self.error("read the state of", target, result.stderr.strip() or "exit code %d" % result.rc)
+        ids = result.stdout.split()
+        if not ids:
+            return []
+        result = self.run_checked(["docker", "inspect"] + ids, "read the state of", target)
+        try:
+            inspected = json.loads(result.stdout)
+        except ValueError as exc:
+            raise self.error("read the state of", target, "unexpected docker inspect output: %s" % exc) from None
+        containers = []
+        for container in inspected:
+            st = container.get("State", {})
+            containers.append({
+                "name": container.get("Name", "").lstrip("/"), "status": st.get("Status"),
+                "exit_code": st.get("ExitCode"), "health": st.get("Health", {}).get("Status", ""),
+                "started_at": st.get("StartedAt"), "pid": st.get("Pid") or None,
+                "state": container_state(st.get("Status"), st.get("ExitCode"), st.get("OOMKilled"), st.get("Error")),
+            })
+        return containers
+
+    def start(self, target):
+        project, service = validate_compose_target(target)
+        self.run_checked(self._argv(project, target, "start", service), "start", target)
+
+    def stop(self, target, timeout=None):
+        self._stop_like("stop", target, timeout)
+
+    def restart(self, target, timeout=None):
+        self._stop_like("restart", target, timeout)
+
+    def _stop_like(self, action, target, timeout):
+        project, service = validate_compose_target(target)
+        args = [action] + (["-t", str(int(timeout))] if timeout is not None else []) + [service]
+        self.run_checked(self._argv(project, target, *args), action, target, timeout=self.command_timeout(timeout))
