@@ -120,8 +120,7 @@ class ConsulRegistry(Registry):
         datacenter = dc or (node_records[0].datacenter if node_records else None)
         return Discovery(source="consul", nodes=node_records, services=services, datacenter=datacenter)
 
-    @staticmethod
-    def _service(entry, addresses, dc):
+    def _service(self, entry, addresses, dc):
         node, service = entry["Node"], entry["Service"]
         checks = [
             {"id": c["CheckID"], "name": c["Name"], "status": c["Status"], "output": c.get("Output", ""),
@@ -133,7 +132,8 @@ class ConsulRegistry(Registry):
             id=service["ID"],
             node=node["Node"],
             address=service.get("Address") or addresses.get(node["Node"]) or node.get("Address"),
-            port=service.get("Port") or None,
+            # Consul registers itself with its server RPC port; its API is where we asked.
+            port=self.settings["port"] if service["Service"] == "consul" else (service.get("Port") or None),
             tags=list(service.get("Tags") or []),
             meta=dict(service.get("Meta") or {}),
             # serfHealth is among the checks, so a dead node's services are never passing.
