@@ -1,0 +1,155 @@
+"""Batch control with a fake executor: planning, order, idempotence, partial failure, check mode."""
+
+import threading
+
+import pytest
+
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._common import EdgeXError, ExecutorError
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._control import BatchControl, ControlError, Planned, plan
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry import Discovery, NodeRecord, ServiceRecord
+
+
+class FakeExecutor(object):
+    """Containers as a dict; records every action in order."""
+
+    name = "docker"
+
+    def __init__(self, states, fail_start=()):
+        self.states = dict(states)
+        self.fail_start = set(fail_start)
+        self.actions = []
+        self.lock = threading.Lock()
+
+    def state(self, target):
+        return self.states.get(target, "absent")
+
+    def _record(self, action, target):
+        with self.lock:
+            self.actions.append((action, target))
+
+    def start(self, target):
+        self._record("start", target)
+        self.states[target] = "failed" if target in self.fail_start else "running"
+
+    def stop(self, target, timeout=None):
+        self._record("stop", target)
+        self.states[target] = "stopped"
+
+    def restart(self, target, timeout=None):
+        self._record("restart", target)
+        self.states[target] = "running"
+
+
+def service(name, deps=(), executor="docker"):
+    return Planned(name=name, executor=executor, target="edgex-" + name, depends_on=list(deps))
+
+
+STACK = [service("consul"), service("database"), service("core-metadata", ["consul", "database"]),
+         service("core-data", ["core-metadata", "database"]), service("device-virtual", ["core-data"]),
+         service("support-notifications", ["database"])]
+
+
+def control(executor, **kwargs):
+    kwargs.setdefault("probe", lambda s: True)
+    return BatchControl({"docker": executor}, wait_timeout=1.0, poll_interval=0.01, **kwargs)
+
+
+def test_start_acts_level_by_level_and_only_on_what_is_stopped():
+    fake = FakeExecutor({"edgex-" + s.name: "stopped" for s in STACK})
+    fake.states["edgex-consul"] = "running"
+    results = control(fake).run(STACK, "started")
+    started = [t for a, t in fake.actions]
+    assert "edgex-consul" not in started
+    assert started.index("edgex-database") < started.index("edgex-core-metadata") < started.index("edgex-core-data") \
+        < started.index("edgex-device-virtual")
+    by_name = {r["name"]: r for r in results}
+    assert by_name["consul"]["changed"] is False and by_name["core-data"]["changed"] is True
+    assert by_name["core-data"]["before"] == "stopped" and by_name["core-data"]["after"] == "running"
+    fake.actions.clear()
+    assert not any(r["changed"] for r in control(fake).run(STACK, "started"))
+    assert fake.actions == []
+
+
+def test_stop_runs_in_reverse_registry_last():
+    fake = FakeExecutor({"edgex-" + s.name: "running" for s in STACK})
+    control(fake).run(STACK, "stopped")
+    order = [t for a, t in fake.actions]
+    assert order[-1] == "edgex-consul"
+    assert order.index("edgex-device-virtual") < order.index("edgex-core-data") < order.index("edgex-core-metadata")
+
+
+def test_restart_puts_registry_and_protected_last():
+    fake = FakeExecutor({"edgex-" + s.name: "running" for s in STACK})
+    batch = control(fake, protected=["support-notifications"])
+    assert batch.levels(STACK, "restarted")[-1] == ["consul", "support-notifications"]
+    results = batch.run(STACK, "restarted")
+    assert all(r["changed"] for r in results)
+    assert [t for a, t in fake.actions][-2:] in (["edgex-consul", "edgex-support-notifications"],
+                                                  ["edgex-support-notifications", "edgex-consul"])
+
+
+def test_a_failed_start_skips_dependents_and_names_them():
+    fake = FakeExecutor({"edgex-" + s.name: "stopped" for s in STACK}, fail_start=["edgex-core-metadata"])
+    with pytest.raises(ControlError) as info:
+        control(fake).run(STACK, "started")
+    by_name = {r["name"]: r for r in info.value.results}
+    assert "core-metadata" in str(info.value)
+    assert by_name["core-data"]["skipped"] == "not started: core-metadata failed"
+    assert by_name["device-virtual"]["skipped"] == "not started: core-data failed"
+    assert by_name["support-notifications"]["after"] == "running"  # independent of the failure
+    assert ("start", "edgex-core-data") not in fake.actions
+
+
+def test_a_service_that_never_answers_fails_after_the_wait():
+    fake = FakeExecutor({"edgex-core-data": "stopped"})
+    with pytest.raises(ControlError, match="core-data did not answer on None:None within 1s"):
+        control(fake, probe=lambda s: False).run([service("core-data")], "started")
+
+
+def test_check_mode_acts_on_nothing():
+    fake = FakeExecutor({"edgex-" + s.name: "stopped" for s in STACK})
+    results = control(fake, check_mode=True).run(STACK, "started")
+    assert fake.actions == []
+    assert all(r["changed"] and r["after"] == "running" for r in results)
+
+
+def test_an_absent_target_is_an_error_naming_it():
+    with pytest.raises(ControlError, match="edgex-core-data does not exist on this host"):
+        control(FakeExecutor({})).run([service("core-data")], "started")
+
+
+def test_one_shot_services_count_as_done_when_exited():
+    fake = FakeExecutor({"edgex-core-common-config-bootstrapper": "stopped"})
+    result = control(fake).run([service("core-common-config-bootstrapper")], "started")[0]
+    assert result["changed"] is False and fake.actions == []
+
+
+def discovery(source, services, nodes=(("gw1", "127.0.0.1"),)):
+    return Discovery(source=source, nodes=[NodeRecord(n, a) for n, a in nodes], services=services)
+
+
+def test_plan_joins_registry_and_manifest():
+    live = discovery("consul", [ServiceRecord("core-data", "gw1", address="127.0.0.1", port=59999),
+                                ServiceRecord("app-custom", "gw1", address="127.0.0.1", port=59711)])
+    manifest = discovery("manifest", [
+        ServiceRecord("core-data", "gw1", port=59880, executor="compose", target="edgex/core-data",
+                      depends_on=["database"], health_path="/api/v3/ping"),
+        ServiceRecord("database", "gw1", port=6379, executor="docker", target="edgex-redis"),
+    ])
+    planned = {p.name: p for p in plan(live, manifest, "gw1", ["all"])}
+    assert sorted(planned) == ["app-custom", "core-data", "database"]  # stopped database is still deployed
+    assert (planned["core-data"].executor, planned["core-data"].target, planned["core-data"].port) == \
+        ("compose", "edgex/core-data", 59999)  # how from the manifest, where from the registry
+    assert planned["core-data"].depends_on == ["database"]
+    assert (planned["app-custom"].executor, planned["app-custom"].target) == ("docker", "edgex-app-custom")
+    assert planned["database"].address == "127.0.0.1"  # the node's address
+
+
+def test_plan_refuses_unknown_and_hostile_names():
+    live = discovery("consul", [ServiceRecord("core-data", "gw1")])
+    with pytest.raises(EdgeXError, match=r"unknown service core-dta on gw1 \(known there: core-data\)"):
+        plan(live, None, "gw1", ["core-dta"])
+    with pytest.raises(EdgeXError, match="unknown service"):
+        plan(live, None, "gw1", ["core-data; reboot"])
+    with pytest.raises(ExecutorError, match="unknown executor"):
+        plan(live, None, "gw1", ["core-data"], default_executor="podman")
