@@ -25,16 +25,20 @@ step "3. Record the last known state: edgex_manifest state=synced (keeps executo
 step "4. The inventory from Consul (ansible-inventory --graph)"
 .venv/bin/ansible-inventory -i "$INVENTORY" --graph
 
-step "5. Consul stops answering (container paused): the inventory comes from the manifest, and says so"
-docker pause edgex-core-consul >/dev/null
-trap 'docker unpause edgex-core-consul >/dev/null 2>&1 || true' EXIT
+step "5. Consul stops answering (the emulator is told to hang): the inventory comes from the manifest, and says so"
+consul_fault() {  # the emulator's control API (not Consul's)
+  $PY -c 'import sys, urllib.request as u; u.urlopen(u.Request("http://127.0.0.1:8500/_emulator/fault",
+    data=("{\"mode\": %s, \"delay\": 30}" % sys.argv[1]).encode(), method="POST"), timeout=5)' "$1"
+}
+consul_fault '"slow"'
+trap 'consul_fault null || true' EXIT
 .venv/bin/ansible-inventory -i "$INVENTORY" --graph edgex_core_data
 .venv/bin/ansible-inventory -i "$INVENTORY" --host gw2 | $PY -c '
 import json, sys
 v = json.load(sys.stdin)
 print("gw2: edgex_source=%s, manifest age %.0fs, services: %s" % (
     v["edgex_source"], v["edgex_manifest_age"], ", ".join(sorted(v["edgex_services"]))))'
-docker unpause edgex-core-consul >/dev/null
+consul_fault null
 trap - EXIT
 
 step "Done. The test-bed is still running: explore it with"

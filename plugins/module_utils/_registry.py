@@ -11,7 +11,7 @@ Every module and the inventory plugin go through ``discover()`` so that a host's
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Dict, List, Optional
 
 from ._common import (
@@ -72,6 +72,7 @@ class ServiceRecord:
     target: Optional[str] = None
     depends_on: List[str] = field(default_factory=list)
     health_path: Optional[str] = None
+    registered: bool = True  # False: deployed (manifest) but not in the live registry right now
 
     def __post_init__(self):
         if self.id is None:
@@ -122,6 +123,32 @@ class Registry(object):
 
     def kv_put(self, key, value):
         raise NotImplementedError
+
+
+def overlay_manifest(discovery, manifest):
+    """A live Discovery's services completed by the manifest (``manifest``: its Discovery).
+
+    Registered services get executor/target/depends_on/health from their manifest entry;
+    manifest services of the live nodes that are not registered (stopped: EdgeX deregisters
+    on a clean stop) are added with ``registered=False``. Returns a new list.
+    """
+    if manifest is None or discovery.source == "manifest":
+        return list(discovery.services)
+    deployed = {(s.node, s.name): s for s in manifest.services}
+    services = []
+    for live in discovery.services:
+        entry = deployed.get((live.node, live.name))
+        if entry is not None:
+            live = replace(live, executor=live.executor or entry.executor, target=live.target or entry.target,
+                           depends_on=live.depends_on or list(entry.depends_on),
+                           health_path=live.health_path or entry.health_path)
+        services.append(live)
+    registered = {(s.node, s.name) for s in discovery.services}
+    live_nodes = {n.name for n in discovery.nodes}
+    for key, entry in sorted(deployed.items()):
+        if key not in registered and entry.node in live_nodes:
+            services.append(replace(entry, registered=False, datacenter=entry.datacenter or discovery.datacenter))
+    return services
 
 
 def open_registry(settings):

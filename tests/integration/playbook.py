@@ -31,6 +31,14 @@ class PlayResult(object):
     def task(self, index=0, host="localhost"):
         return self.tasks(host)[index]
 
+    def failures(self):
+        """host: task: msg of every failed task, for assertion messages."""
+        if self.json is None:
+            return self.stdout[-3000:] + self.stderr[-3000:]
+        return "\n".join("%s: %s: %s" % (host, task["task"]["name"], result.get("msg"))
+                         for play in self.json["plays"] for task in play["tasks"]
+                         for host, result in task["hosts"].items() if result.get("failed")) or self.stderr[-3000:]
+
     @property
     def stats(self):
         return self.json["stats"]

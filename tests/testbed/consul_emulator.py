@@ -660,6 +660,9 @@ def make_handler(state, agent):
     class Handler(BaseHTTPRequestHandler):
         server_version = "Consul"
         protocol_version = "HTTP/1.1"
+        # Keep-alive clients (python-consul2's requests session) would wait ~40 ms per answer
+        # for the delayed ACK if small writes were held back (Nagle).
+        disable_nagle_algorithm = True
 
         def log_message(self, fmt, *args):
             return

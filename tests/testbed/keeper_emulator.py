@@ -437,6 +437,9 @@ def make_handler(state):
     class Handler(BaseHTTPRequestHandler):
         server_version = "echo"
         protocol_version = "HTTP/1.1"
+        # Keep-alive clients (python-consul2's requests session) would wait ~40 ms per answer
+        # for the delayed ACK if small writes were held back (Nagle).
+        disable_nagle_algorithm = True
 
         def log_message(self, fmt, *args):
             return

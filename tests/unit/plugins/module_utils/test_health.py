@@ -1,0 +1,323 @@
+"""_health: probes against tiny in-process HTTP servers, verdict rules, concurrency, waiting."""
+
+import json
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._common import ExecutorError
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._health import (
+    Probe,
+    check_services,
+    judge,
+    probe_ping,
+    summary,
+    wait_until_healthy,
+)
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry import ServiceRecord
+
+PING = "/api/v3/ping"
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+
+def make_handler(behaviour, service_name, release):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, fmt, *args):
+            return
+
+        def _send(self, status, body):
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self):  # noqa: N802
+            if self.path != PING:
+                self._send(404, b"{}")
+            elif behaviour == "ok":
+                self._send(200, json.dumps({"apiVersion": "v3", "timestamp": "Mon Nov 24 21:13:43 UTC 2026",
+                                            "serviceName": service_name}).encode())
+            elif behaviour == "500":
+                self._send(500, b'{"apiVersion":"v3","statusCode":500,"message":"boom"}')
+            elif behaviour == "wrong-name":
+                self._send(200, b'{"apiVersion":"v3","timestamp":"x","serviceName":"core-metadata"}')
+            elif behaviour == "garbage":
+                self._send(200, b"<html>not json</html>")
+            elif behaviour == "hang":
+                release.wait(30)
+            elif behaviour == "trickle":
+                # Headers one byte at a time: each read is quick, the whole answer is not.
+                for byte in b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Slow: " + b"x" * 100:
+                    if release.wait(0.1):
+                        return
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+
+    return Handler
+
+
+@pytest.fixture
+def serve():
+    """Factory: serve(behaviour, service_name="core-data", port=None) -> port of a running server."""
+    servers = []
+    release = threading.Event()
+
+    def start(behaviour, service_name="core-data", port=None):
+        server = Server(("127.0.0.1", port or 0), make_handler(behaviour, service_name, release))
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        servers.append(server)
+        return server.server_address[1]
+
+    yield start
+    release.set()
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def record(name="core-data", port=None, node="gw1", **kwargs):
+    return ServiceRecord(name=name, node=node, address="127.0.0.1" if port else None, port=port, **kwargs)
+
+
+def consul_checks(name, service_status="passing", serf_status="passing"):
+    return [{"id": "serfHealth", "name": "Serf Health Status", "status": serf_status, "output": "", "service_id": ""},
+            {"id": name, "name": "Health Check: %s" % name, "status": service_status, "output": "",
+             "service_id": name}]
+
+
+def only(results):
+    assert len(results) == 1
+    return results[0]
+
+
+# -- probes and verdicts -----------------------------------------------------------------
+def test_correct_ping_is_healthy_with_latency(serve):
+    port = serve("ok")
+    probe = probe_ping(record(port=port), 2.0)
+    assert probe.ok and probe.kind == "http" and probe.http_status == 200
+    assert probe.target == "http://127.0.0.1:%d/api/v3/ping" % port
+    assert 0 < probe.latency_ms < 2000
+    result = only(check_services([record(port=port, status="passing", checks=consul_checks("core-data"))],
+                                 registry_source="consul"))
+    assert (result.verdict, result.reasons) == ("healthy", [])
+    assert result.registry_status == "passing" and result.http_status == 200
+
+
+@pytest.mark.parametrize("behaviour, reason", [
+    ("500", "ping answered 500"),
+    ("wrong-name", "serviceName is core-metadata, expected core-data"),
+    ("garbage", "ping answered with something that is not JSON"),
+])
+def test_bad_ping_answers_are_unhealthy(serve, behaviour, reason):
+    result = only(check_services([record(port=serve(behaviour))], timeout=2.0))
+    assert result.verdict == "unhealthy"
+    assert result.reasons == [reason]
+
+
+def test_json_without_the_ping_fields_is_unhealthy(serve):
+    # The 404 body is JSON, but not a ping: a health path that is a ping route must answer like one.
+    port = serve("ok")
+    result = only(check_services([record(port=port, health_path="/api/v3/nothing/api/v3/ping")], timeout=2.0))
+    assert result.verdict == "unhealthy" and result.reasons == ["ping answered 404"]
+
+
+def test_hung_ping_times_out_and_the_registry_reasons_are_kept(serve):
+    port = serve("hang")
+    started = time.monotonic()
+    result = only(check_services([record(port=port, status="critical",
+                                         checks=consul_checks("core-data", "critical"))],
+                                 timeout=0.5, registry_source="consul"))
+    assert time.monotonic() - started < 1.5
+    assert result.verdict == "unhealthy"
+    assert result.reasons == ["ping timed out after 0.5s", "Consul check 'core-data' critical"]
+    assert result.latency_ms is None
+
+
+def test_a_trickling_server_is_bounded_by_one_deadline(serve):
+    # Every byte arrives well within the timeout; only a deadline over all reads stops it.
+    port = serve("trickle")
+    started = time.monotonic()
+    probe = probe_ping(record(port=port), 0.6)
+    assert time.monotonic() - started < 1.2
+    assert not probe.ok and probe.error == "ping timed out after 0.6s"
+
+
+def test_connection_refused_is_unhealthy():
+    result = only(check_services([record(port=free_port())], timeout=1.0))
+    assert result.verdict == "unhealthy" and result.reasons == ["ping failed: connection refused"]
+
+
+def test_ping_ok_but_registry_critical_is_degraded(serve):
+    port = serve("ok")
+    service_critical = record(port=port, status="critical", checks=consul_checks("core-data", "critical"))
+    node_down = record(port=port, status="critical", checks=consul_checks("core-data", "passing", "critical"))
+    warning = record(port=port, status="warning", checks=consul_checks("core-data", "warning"))
+    results = check_services([service_critical, node_down, warning], timeout=2.0, registry_source="consul")
+    assert [r.verdict for r in results] == ["degraded"] * 3
+    assert results[0].reasons == ["Consul check 'core-data' critical"]
+    assert results[1].reasons == ["node serfHealth critical"]
+    assert results[2].reasons == ["Consul check 'core-data' warning"]
+
+
+def test_non_api_service_gets_a_tcp_connect():
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(5)
+    try:
+        up = record("redis", port=listener.getsockname()[1])
+        down = record("mqtt-broker", port=free_port())
+        up_result, down_result = check_services([up, down], timeout=1.0)
+    finally:
+        listener.close()
+    assert up_result.probe == "tcp" and up_result.verdict == "healthy"
+    assert down_result.verdict == "unhealthy"
+    assert down_result.reasons == ["TCP connect to 127.0.0.1:%d failed: connection refused" % down.port]
+
+
+def test_without_address_the_registry_decides_and_else_unknown():
+    results = check_services([record("device-x"), record("device-y", status="passing"),
+                              record("device-z", status="critical", checks=consul_checks("device-z", "critical"))],
+                             registry_source="consul")
+    assert [r.verdict for r in results] == ["unknown", "healthy", "unhealthy"]
+    assert results[0].reasons == ["no address and port to probe, and no registry checks"]
+    assert results[2].reasons == ["Consul check 'device-z' critical"]
+
+
+def test_consul_entry_is_judged_by_its_checks_when_consul_answered():
+    # Consul registers itself on the RPC port 8300: a ping there would always fail.
+    consul_entry = ServiceRecord("consul", "gw1", address="127.0.0.1", port=free_port(), status="passing",
+                                 checks=consul_checks("consul")[:1])
+    assert only(check_services([consul_entry], registry_source="consul")).verdict == "healthy"
+    assert only(check_services([consul_entry], timeout=1.0, registry_source="manifest")).verdict == "unhealthy"
+
+
+def test_executor_state_rules(serve):
+    port = serve("ok")
+    services = [
+        record(port=free_port(), node="stopped", executor="docker"),
+        record(port=free_port(), node="running", executor="docker"),  # running but not answering
+        record(port=port, node="unknown", executor="systemd"),
+        record(port=port, node="broken", executor="docker"),
+    ]
+
+    def executor_state(service):
+        if service.node == "broken":
+            raise ExecutorError("docker daemon not answering")
+        return None if service.node == "unknown" else service.node
+
+    stopped, running, unknown, broken = check_services(services, timeout=1.0, executor_state=executor_state)
+    assert stopped.verdict == "unhealthy" and stopped.executor_state == "stopped"
+    assert stopped.reasons == ["ping failed: connection refused", "container stopped"]
+    assert running.verdict == "unhealthy" and running.executor_state == "running"
+    assert running.reasons == ["ping failed: connection refused"]
+    assert (unknown.verdict, unknown.reasons, unknown.executor_state) == ("healthy", [], None)
+    assert broken.verdict == "healthy" and broken.executor_state is None
+    assert broken.reasons == ["executor state unknown: docker daemon not answering"]
+
+
+def test_one_shot_service_rules():
+    bootstrapper = record("core-common-config-bootstrapper", executor="docker")
+    for state, verdict in (("stopped", "healthy"), ("absent", "healthy"), ("running", "healthy"),
+                           ("failed", "unhealthy"), (None, "unknown")):
+        result = only(check_services([bootstrapper], executor_state=lambda s, state=state: state))
+        assert result.verdict == verdict, state
+    failed = only(check_services([bootstrapper], executor_state=lambda s: "failed"))
+    assert failed.reasons == ["one-shot container failed"]
+
+
+def test_running_service_that_answers_but_executor_says_stopped_is_degraded(serve):
+    service = record(port=serve("ok"), executor="systemd")
+    result = only(check_services([service], timeout=1.0, executor_state=lambda s: "stopped"))
+    assert (result.verdict, result.reasons) == ("degraded", ["unit stopped"])
+
+
+def test_summary_counts_every_verdict(serve):
+    results = check_services([record(port=serve("ok")), record(port=serve("500")), record("device-x")],
+                             timeout=1.0)
+    assert summary(results) == {"healthy": 1, "degraded": 0, "unhealthy": 1, "unknown": 1, "total": 3}
+
+
+# -- concurrency ---------------------------------------------------------------------------
+def test_forty_services_ten_hanging_take_about_one_timeout(serve):
+    services = [record(port=serve("hang" if i % 4 == 0 else "ok"), node="gw%d" % i) for i in range(40)]
+    started = time.monotonic()
+    results = check_services(services, timeout=1.0, max_workers=32)
+    elapsed = time.monotonic() - started
+    assert elapsed < 2.5, elapsed
+    assert [r.node for r in results] == [s.node for s in services]  # input order kept
+    assert summary(results)["unhealthy"] == 10 and summary(results)["healthy"] == 30
+    assert all(r.reasons == ["ping timed out after 1.0s"] for r in results if r.verdict == "unhealthy")
+
+
+def test_max_workers_bounds_the_pool(serve):
+    # Four hung services and two workers: two rounds of one timeout each.
+    port = serve("hang")
+    started = time.monotonic()
+    check_services([record(port=port, node="gw%d" % i) for i in range(4)], timeout=0.5, max_workers=2)
+    assert 0.9 < time.monotonic() - started < 1.8
+
+
+# -- waiting -------------------------------------------------------------------------------
+def test_wait_until_healthy_returns_once_a_late_server_answers(serve):
+    port = free_port()
+    timer = threading.Timer(1.2, serve, args=("ok",), kwargs={"port": port})
+    timer.start()
+    retries = []
+    started = time.monotonic()
+    try:
+        results, pending = wait_until_healthy(
+            lambda: [record(port=port)], lambda services: check_services(services, timeout=0.5), wait_timeout=15,
+            initial_delay=0.2, max_delay=1,
+            on_retry=lambda attempt, results, pending, pause: retries.append((attempt, pending, pause)))
+    finally:
+        timer.cancel()
+    elapsed = time.monotonic() - started
+    assert pending == [] and only(results).verdict == "healthy"
+    assert 1.2 <= elapsed < 4.0
+    assert retries and all(p == ["core-data"] for _a, p, _pause in retries)
+    assert [a for a, _p, _pause in retries] == list(range(1, len(retries) + 1))
+    pauses = [pause for _a, _p, pause in retries]
+    assert pauses[:3] == [0.2, 0.4, 0.8] and max(pauses) <= 1  # doubling, capped
+
+
+def test_wait_until_healthy_gives_up_naming_what_is_still_unhealthy(serve):
+    good = record("core-data", port=serve("ok", "core-data"))
+    bad = record("core-metadata", port=serve("500", "core-metadata"))
+    calls = []
+
+    def get_services():
+        calls.append(time.monotonic())
+        return [good, bad]
+
+    started = time.monotonic()
+    results, pending = wait_until_healthy(get_services, lambda s: check_services(s, timeout=0.5), wait_timeout=1.5,
+                                          initial_delay=0.2, max_delay=5)
+    elapsed = time.monotonic() - started
+    assert pending == ["core-metadata"]
+    assert [r.verdict for r in results] == ["healthy", "unhealthy"]
+    assert 1.5 <= elapsed < 3.0
+    assert len(calls) >= 3  # asked the registry again on every attempt
+
+
+def test_an_api_service_the_registry_lost_is_degraded_but_redis_never_registers():
+    answered = Probe("http", ok=True)
+    lost = ServiceRecord("core-data", "gw1", address="127.0.0.1", port=59880, registered=False)
+    assert judge(lost, answered, registry_source="consul") == ("degraded", ["not registered in Consul"])
+    redis = ServiceRecord("database", "gw1", address="127.0.0.1", port=6379, registered=False)
+    assert judge(redis, Probe("tcp", ok=True), registry_source="consul") == ("healthy", [])
+    assert judge(lost, answered, registry_source="manifest") == ("healthy", [])
