@@ -38,29 +38,11 @@ def wait_listening(host, port, timeout=10.0, process=None):
     raise RuntimeError("nothing listens on %s:%d after %.0fs" % (host, port, timeout))
 
 
-class EmulatorProcess(object):
-    """The emulator as a subprocess (restartable on the same port)."""
+class ServerProcess(object):
+    """A test server as a subprocess, restartable on the same port: subclasses give
+    ``host``, ``port``, ``log_path`` and ``argv()``."""
 
-    def __init__(self, port=None, nodes=(("gw1", "127.0.0.1", "dc1"),), acl_master_token=None,
-                 log_path=None, python=sys.executable):
-        self.port = port or free_port()
-        self.nodes = list(nodes)
-        self.acl_master_token = acl_master_token
-        self.log_path = log_path
-        self.python = python
-        self.process = None
-
-    @property
-    def host(self):
-        return self.nodes[0][1]
-
-    def argv(self):
-        argv = [self.python, EMULATOR, "--port", str(self.port)]
-        for name, address, dc in self.nodes:
-            argv += ["--node", "%s=%s@%s" % (name, address, dc)]
-        if self.acl_master_token:
-            argv += ["--acl-master-token", self.acl_master_token]
-        return argv
+    process = None
 
     def start(self):
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
@@ -77,6 +59,30 @@ class EmulatorProcess(object):
                 self.process.kill()
                 self.process.wait()
         self.process = None
+
+
+class EmulatorProcess(ServerProcess):
+    """The Consul emulator as a subprocess."""
+
+    def __init__(self, port=None, nodes=(("gw1", "127.0.0.1", "dc1"),), acl_master_token=None,
+                 log_path=None, python=sys.executable):
+        self.port = port or free_port()
+        self.nodes = list(nodes)
+        self.acl_master_token = acl_master_token
+        self.log_path = log_path
+        self.python = python
+
+    @property
+    def host(self):
+        return self.nodes[0][1]
+
+    def argv(self):
+        argv = [self.python, EMULATOR, "--port", str(self.port)]
+        for name, address, dc in self.nodes:
+            argv += ["--node", "%s=%s@%s" % (name, address, dc)]
+        if self.acl_master_token:
+            argv += ["--acl-master-token", self.acl_master_token]
+        return argv
 
 
 def start_consul_emulator(port=None, nodes=(("gw1", "127.0.0.1", "dc1"),), acl_master_token=None, log_path=None):

@@ -7,20 +7,19 @@ survive a restart as they do in real keeper (PostgreSQL).
 
 import json
 import os
-import subprocess
 import sys
 import urllib.error
 import urllib.request
 
 import pytest
 
-from tests.testbed.fixtures_consul import free_port, wait_listening
+from tests.testbed.fixtures_consul import ServerProcess, free_port
 
 EMULATOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "keeper_emulator.py")
 
 
-class KeeperEmulatorProcess(object):
-    """The emulator as a subprocess (restartable on the same port and data file)."""
+class KeeperEmulatorProcess(ServerProcess):
+    """The keeper emulator as a subprocess (its data file survives a restart)."""
 
     def __init__(self, host="127.0.0.1", port=None, data_file=None, log_path=None,
                  python=sys.executable):
@@ -29,7 +28,6 @@ class KeeperEmulatorProcess(object):
         self.data_file = data_file
         self.log_path = log_path
         self.python = python
-        self.process = None
 
     def argv(self):
         argv = [self.python, EMULATOR, "--host", self.host, "--port", str(self.port)]
@@ -37,21 +35,6 @@ class KeeperEmulatorProcess(object):
             argv += ["--data-file", self.data_file]
         return argv
 
-    def start(self):
-        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
-        self.process = subprocess.Popen(self.argv(), stdout=log, stderr=log)
-        wait_listening(self.host, self.port, process=self.process)
-        return self
-
-    def stop(self):
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
 
 
 class KeeperHandle(object):
