@@ -20,13 +20,18 @@ Not Consul (test control, never behind ACLs), under /_emulator/:
   POST /_emulator/token            {"rules": {...}, "description": ...} -> token
   GET  /_emulator/stats            {"requests": N, "by_path": {...}};  POST /_emulator/stats/reset
 
-Known differences from Consul are listed in tests/testbed/README.md.
+With ``--data-file`` what agents registered (services, checks) and KV are saved on SIGTERM
+and restored at start, as a real agent's data dir keeps them across a restart.
+
+Known differences from Consul are listed in the collection's README ("What the Consul
+emulator does not emulate").
 Standard library only (Python 3.9+), so it also runs inside the stand-in image.
 """
 
 import argparse
 import base64
 import json
+import os
 import re
 import signal
 import socket
@@ -273,6 +278,9 @@ class State(object):
         self.fault = {"mode": None, "delay": 0.0, "datacenter": None}
         self.requests = 0
         self.by_path = {}
+        # What agents were asked to register, as a real agent keeps it in its data dir and
+        # re-registers it after a restart: (dc, node, "service"|"check", id) -> body.
+        self.agent_definitions = {}
         self.acl_enabled = acl_master_token is not None
         self.default_policy = default_policy if self.acl_enabled else "allow"
         self.tokens = {}
@@ -457,6 +465,7 @@ class State(object):
             if service is None:
                 raise APIError(404, 'Unknown service ID "%s". Ensure that the service ID is passed, '
                                     'not the service name.' % service_id)
+            self.agent_definitions.pop((dc.name, node_name, "service", service_id), None)
             dc.by_name.get(service.name, set()).discard(key)
             if not dc.by_name.get(service.name):
                 dc.by_name.pop(service.name, None)
@@ -478,6 +487,7 @@ class State(object):
             if check is None:
                 raise APIError(404, 'Unknown check ID "%s". Ensure that the check ID is passed, not the check name.'
                                % check_id)
+            self.agent_definitions.pop((dc.name, node_name, "check", check_id), None)
             if check.service_id:
                 dc.checks_by_service.get((node_name, check.service_id), set()).discard(check_id)
             self.bump(dc, "checks")
@@ -537,6 +547,38 @@ class State(object):
                 del dc.kv[k]
             self.bump(dc, "kvs")
             return True
+
+    # -- persistence (--data-file) ---------------------------------------------
+    def remember(self, datacenter, node_name, kind, ident, body):
+        with self.lock:
+            self.agent_definitions[(self.dc(datacenter).name, node_name, kind, ident)] = body
+
+    def save(self, path):
+        """Agent definitions and KV, written atomically (a restart must not see half a file)."""
+        with self.lock:
+            data = {
+                "agent": [[dc, node, kind, ident, body]
+                          for (dc, node, kind, ident), body in sorted(self.agent_definitions.items())],
+                "kv": {name: list(dc.kv.values()) for name, dc in self.dcs.items()},  # values stay base64
+            }
+        with open(path + ".tmp", "w") as handle:
+            json.dump(data, handle)
+        os.replace(path + ".tmp", path)
+
+    def load(self, path):
+        """Re-register what the agents had (services before their checks) and restore KV."""
+        try:
+            with open(path) as handle:
+                data = json.load(handle)
+        except FileNotFoundError:
+            return
+        for dc, node, kind, ident, body in sorted(data["agent"], key=lambda d: d[2] != "service"):
+            if dc in self.dcs and node in self.dcs[dc].nodes:
+                (self.register_service if kind == "service" else self.register_check)(dc, node, body)
+                self.remember(dc, node, kind, ident, body)
+        for dc, entries in data["kv"].items():
+            for entry in entries:
+                self.kv_put(dc, entry["Key"], entry["Value"], entry["Flags"], None)
 
     # -- seeding ---------------------------------------------------------------
     def seed(self, nodes, services, datacenter=None):
@@ -1022,7 +1064,8 @@ def make_handler(state, agent):
             if not isinstance(body, dict):
                 raise APIError(400, "Request decode failed: json: cannot unmarshal into ServiceDefinition")
             self._require(token, "service", field(body, "Name") or "", "write")
-            state.register_service(agent.datacenter, agent.name, body)
+            service = state.register_service(agent.datacenter, agent.name, body)
+            state.remember(agent.datacenter, agent.name, "service", service.id, body)
             return 200, b"", "text/plain; charset=utf-8", None
 
         @route("PUT", r"/v1/agent/service/deregister/([^/]+)")
@@ -1103,7 +1146,8 @@ def make_handler(state, agent):
                 self._require(token, "service", service.name, "write")
             else:
                 self._require(token, "node", agent.name, "write")
-            state.register_check(agent.datacenter, agent.name, body)
+            check = state.register_check(agent.datacenter, agent.name, body)
+            state.remember(agent.datacenter, agent.name, "check", check.check_id, body)
             return 200, b"", "text/plain; charset=utf-8", None
 
         @route("PUT", r"/v1/agent/check/deregister/([^/]+)")
@@ -1301,6 +1345,8 @@ def main(argv=None):
     parser.add_argument("--seed-nodes", type=int, default=0)
     parser.add_argument("--seed-services", type=int, default=12)
     parser.add_argument("--port-file", help="write the bound port here once listening")
+    parser.add_argument("--data-file", help="keep what agents registered and KV here across restarts, "
+                                            "as a real agent's data dir does")
     args = parser.parse_args(argv)
     nodes = [parse_node(spec, args.datacenter) for spec in (args.node or ["server=127.0.0.1"])]
 
@@ -1308,7 +1354,6 @@ def main(argv=None):
         if args.port_file:
             with open(args.port_file + ".tmp", "w") as handle:
                 handle.write(str(port))
-            import os
             os.replace(args.port_file + ".tmp", args.port_file)
         sys.stderr.write("consul-emulator: listening on port %d for %s\n"
                          % (port, ", ".join("%s=%s@%s" % n for n in nodes)))
@@ -1318,10 +1363,14 @@ def main(argv=None):
                                    args.acl_default_policy, ready)
     if args.seed_nodes:
         state.seed(args.seed_nodes, args.seed_services, args.datacenter)
+    if args.data_file:
+        state.load(args.data_file)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())
     done.wait()
+    if args.data_file:
+        state.save(args.data_file)
     runner.stopped.set()
     for server in servers:
         server.server_close()

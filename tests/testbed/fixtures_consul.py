@@ -65,8 +65,9 @@ class EmulatorProcess(ServerProcess):
     """The Consul emulator as a subprocess."""
 
     def __init__(self, port=None, nodes=(("gw1", "127.0.0.1", "dc1"),), acl_master_token=None,
-                 log_path=None, python=sys.executable):
+                 log_path=None, python=sys.executable, data_file=None):
         self.port = port or free_port()
+        self.data_file = data_file
         self.nodes = list(nodes)
         self.acl_master_token = acl_master_token
         self.log_path = log_path
@@ -82,6 +83,8 @@ class EmulatorProcess(ServerProcess):
             argv += ["--node", "%s=%s@%s" % (name, address, dc)]
         if self.acl_master_token:
             argv += ["--acl-master-token", self.acl_master_token]
+        if self.data_file:
+            argv += ["--data-file", self.data_file]
         return argv
 
 

@@ -193,7 +193,9 @@ def up(gateways=1, check_interval="10s"):
         nodes += ["--node", "gw%d=%s" % (number, gateway_address(number))]
     log("starting %s (Consul emulator, agents %s)" % (REGISTRY_CONTAINER, " ".join(nodes[1::2])))
     run_container(image, REGISTRY_CONTAINER, "gw1", "consul",
-                  ["/opt/edgex-testbed/consul_emulator.py", "--port", str(CONSUL_PORT)] + nodes,
+                  # The data file lives in the container: a restart keeps what agents registered.
+                  ["/opt/edgex-testbed/consul_emulator.py", "--port", str(CONSUL_PORT),
+                   "--data-file", "/var/tmp/consul-emulator.json"] + nodes,
                   entrypoint="python3")
     consul_url = "http://%s:%d" % (gateway_address(1), CONSUL_PORT)
     wait_http(consul_url + "/v1/status/leader")

@@ -317,3 +317,26 @@ def test_acl_unknown_token_and_permission_denied(consul_acl):
     with pytest.raises(urllib.error.HTTPError) as err:
         consul_acl.request("GET", "/v1/kv/edgex/v3/core-data/x", token=reader)
     assert err.value.code == 403 and "key:read" in err.value.read().decode()
+
+
+def test_agent_registrations_and_kv_survive_a_restart_with_a_data_file(tmp_path):
+    """A real agent re-registers its services from its data dir; EdgeX services register once."""
+    from tests.testbed.fixtures_consul import ConsulHandle, EmulatorProcess
+
+    emulator = EmulatorProcess(data_file=str(tmp_path / "consul.json"), log_path=str(tmp_path / "log")).start()
+    try:
+        handle = ConsulHandle(emulator.host, emulator.port, emulator=emulator)
+        client = handle.client()
+        client.agent.service.register("core-data", service_id="core-data", port=59880)
+        client.agent.check.register("Health Check: core-data", check_id="core-data", service_id="core-data",
+                                    check=consul_client.Check.ttl("30s"))
+        client.agent.service.register("gone", port=1)
+        client.agent.service.deregister("gone")
+        client.kv.put("edgex/v3/core-data/Writable/LogLevel", "DEBUG")
+        emulator.stop()
+        emulator.start()
+        assert sorted(client.agent.services()) == ["core-data"]
+        assert client.agent.checks()["core-data"]["ServiceID"] == "core-data"
+        assert client.kv.get("edgex/v3/core-data/Writable/LogLevel")[1]["Value"] == b"DEBUG"
+    finally:
+        emulator.stop()
