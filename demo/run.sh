@@ -11,6 +11,14 @@ STATE=testbed-state
 INVENTORY=inventories/consul/edgex.edgex.yml
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+# The gateways are addresses on this machine: the playbooks run with a local connection.
+PLAY=(.venv/bin/ansible-playbook -i "$INVENTORY" -e ansible_connection=local
+      -e edgex_manifest_path="$PWD/$STATE/manifest.yml" -e edgex_wait_timeout=30)
+REPORT="$PWD/$STATE/report"
+health_report() {
+  "${PLAY[@]}" playbooks/health.yml -e edgex_report_dir="$REPORT" -e edgex_health_check_executor=true \
+    | grep -E '"msg"|PLAY RECAP|ok=|failed=' || true
+}
 
 step "1. Test-bed: 2 gateways (127.0.0.1, 127.0.0.2) of EdgeX stand-ins registering in Consul"
 $PY tests/testbed/testbed.py up --gateways 2 --check-interval 2s
@@ -18,6 +26,9 @@ sleep 3  # one check interval, so the health columns are filled in
 
 step "2. What the registry knows (Consul: services, addresses, health)"
 $PY demo/show_registry.py --host 127.0.0.1 --port 8500
+
+step "2b. Fleet health report (playbooks/health.yml): $REPORT/health.html and health.json"
+health_report
 
 step "3. Record the last known state: edgex_manifest state=synced (keeps executors and depends_on)"
 .venv/bin/ansible-playbook -i localhost, playbooks/manifest_sync.yml -e edgex_manifest_path="$PWD/$STATE/manifest.yml"
@@ -40,6 +51,20 @@ print("gw2: edgex_source=%s, manifest age %.0fs, services: %s" % (
     v["edgex_source"], v["edgex_manifest_age"], ", ".join(sorted(v["edgex_services"]))))'
 consul_fault null
 trap - EXIT
+
+
+step "6. Stop core-data on gw1 (playbooks/stop.yml): EdgeX deregisters it on the way down"
+"${PLAY[@]}" playbooks/stop.yml -l gw1 -e '{"edgex_services": ["core-data"]}'
+$PY demo/show_registry.py --host 127.0.0.1 --port 8500 | grep -E "^(source|NODE|gw1 )" || true
+
+step "7. Start all on every gateway, in dependency order (playbooks/start.yml): only core-data changes"
+"${PLAY[@]}" playbooks/start.yml
+
+step "8. Rolling restart, one gateway at a time, health gate between (playbooks/restart.yml)"
+"${PLAY[@]}" playbooks/restart.yml -e edgex_serial=1
+
+step "9. Fleet health report again: $REPORT/health.html"
+health_report
 
 step "Done. The test-bed is still running: explore it with"
 cat <<'TXT'

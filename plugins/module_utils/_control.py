@@ -11,10 +11,7 @@ target, depends_on, health path). Services of one level act concurrently; a leve
 
 from __future__ import annotations
 
-import socket
 import time
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import List, Optional
@@ -22,6 +19,7 @@ from typing import List, Optional
 from ._common import EdgeXError, ExecutorError, validate_name
 from ._edgex import ONE_SHOT_SERVICES
 from ._executor import default_target
+from ._health import probe_ping
 from ._ordering import restart_levels, start_levels, stop_levels
 
 ACTIONS = {"started": "start", "stopped": "stop", "restarted": "restart"}
@@ -87,21 +85,9 @@ def plan(discovery, manifest_discovery, node, names, default_executor="docker", 
 
 
 def is_up(service, timeout=2.0):
-    """Does it answer? Its health path over HTTP (2xx), else a TCP connect to its port."""
-    if not service.address or not service.port:
-        return True
-    if service.health_path:
-        url = "http://%s:%d%s" % (service.address, service.port, service.health_path)
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as response:
-                return 200 <= response.status < 300
-        except (urllib.error.URLError, OSError, ValueError):
-            return False
-    try:
-        with socket.create_connection((service.address, service.port), timeout=timeout):
-            return True
-    except OSError:
-        return False
+    """Does it answer as edgex_health would have it (EdgeX ping, or TCP for redis and the like)?"""
+    probe = probe_ping(service, timeout)
+    return probe.kind == "none" or probe.ok
 
 
 class BatchControl(object):
@@ -235,6 +221,6 @@ class BatchControl(object):
             if self.clock() >= deadline:
                 what = "stop" if state == "stopped" else ("answer on %s:%s%s" % (
                     service.address, service.port, service.health_path or "") if current == "running" else "run")
-                raise ExecutorError("%s did not %s within %.0fs (state %s)" % (service.name, what,
-                                                                                self.wait_timeout, current))
+                raise ExecutorError("%s did not %s within %.0fs (state %s)"
+                                    % (service.name, what, self.wait_timeout, current))
             self.sleep(self.poll_interval)

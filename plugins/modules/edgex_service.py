@@ -121,15 +121,35 @@ services:
   type: list
   elements: dict
   contains:
-    name: {description: Service key., type: str}
-    executor: {description: Executor used., type: str}
-    target: {description: Container, compose service, unit or snap app acted on., type: str}
-    before: {description: State before (running, stopped, absent, failed)., type: str}
-    after: {description: State after (what it would be in check mode)., type: str}
-    changed: {description: Whether this service was (or would be) started, stopped or restarted., type: bool}
-    elapsed: {description: Seconds spent on this service, waiting included., type: float}
-    error: {description: Why it failed., type: str, returned: on failure}
-    skipped: {description: Why it was not acted on (a dependency failed)., type: str, returned: when skipped}
+    name:
+      description: Service key.
+      type: str
+    executor:
+      description: Executor used.
+      type: str
+    target:
+      description: Container, compose service, unit or snap app acted on.
+      type: str
+    before:
+      description: State before, V(running), V(stopped), V(absent) or V(failed).
+      type: str
+    after:
+      description: State after (what it would be in check mode).
+      type: str
+    changed:
+      description: Whether this service was (or would be) started, stopped or restarted.
+      type: bool
+    elapsed:
+      description: Seconds spent on this service, waiting included.
+      type: float
+    error:
+      description: Why it failed.
+      type: str
+      returned: on failure
+    skipped:
+      description: Why it was not acted on (a dependency failed).
+      type: str
+      returned: when skipped
   sample:
     - {name: core-data, executor: docker, target: edgex-core-data, before: stopped, after: running,
        changed: true, elapsed: 1.42}

@@ -39,8 +39,8 @@ def deployment(standin_container, tmp_path):
     manifest = tmp_path / "manifest.yml"
 
     def write():
-        manifest.write_text(yaml.safe_dump({"version": 1, "hosts": {GATEWAY: {"address": "127.0.0.1",
-                                                                                 "services": services}}}))
+        host = {"address": "127.0.0.1", "services": services}
+        manifest.write_text(yaml.safe_dump({"version": 1, "hosts": {GATEWAY: host}}))
     write()
     return {"manifest": manifest, "services": services, "create": create, "write": write}
 

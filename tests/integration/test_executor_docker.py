@@ -1,6 +1,5 @@
 """The docker executor against real containers (stand-in EdgeX services on the host network)."""
 
-import subprocess
 import time
 
 import pytest

@@ -67,7 +67,7 @@ def standin_container(standin_image_tag, testbed_lock):
             check_interval="1s", kind="api", wait=True, gateway="gw1"):
         name = name or testbed_cli.container_name(gateway, service)
         subprocess.run(["docker", "rm", "-f", name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        argv = ["docker", "run", "-d", "--name", name, "--network", "host", "--label", LABEL,
+        argv = ["docker", "run", "-d", "--pull", "never", "--name", name, "--network", "host", "--label", LABEL,
                 "--label", "edgex.gateway=%s" % gateway, "--label", "edgex.service=%s" % service,
                 "--stop-timeout", "5"]
         for key, value in (env or {}).items():

@@ -72,7 +72,8 @@ def docker(*argv, check=True, capture=True):
 
 
 def run_container(image, name, gateway, service, command, env=None, entrypoint=None):
-    argv = ["run", "-d", "--name", name, "--network", "host", "--label", LABEL,
+    # --pull never: the image is built here; a missing one must fail, not reach for a registry.
+    argv = ["run", "-d", "--pull", "never", "--name", name, "--network", "host", "--label", LABEL,
             "--label", "edgex.gateway=%s" % gateway, "--label", "edgex.service=%s" % service,
             "--stop-timeout", "5"]
     for key, value in (env or {}).items():

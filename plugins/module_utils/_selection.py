@@ -1,0 +1,106 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) edgex.sysmgmt contributors
+# Apache License 2.0 (see LICENSE)
+"""The services of one gateway as the registry and the manifest know them together, what their
+executors say, and their health: what a module acting on a gateway's services starts from."""
+
+from __future__ import annotations
+
+import os
+
+from ._common import EdgeXError, registry_argument_spec, validate_name
+from ._executor import EXECUTORS, default_target, get_executor
+from ._health import check_services
+from ._manifest import ManifestStore
+from ._registry import overlay_manifest
+
+
+def gateway_argument_spec(**options):
+    """The argument_spec of a module acting on the services of one gateway: the registry options,
+    the selection, the health probe and the executors, plus the module's own ``options``."""
+    spec = registry_argument_spec()
+    spec.update(
+        name=dict(type="list", elements="str", default=["all"]),
+        node=dict(type="str", required=True),
+        probe_timeout=dict(type="float", default=3.0),
+        executor=dict(type="str", default="docker", choices=list(EXECUTORS)),
+        docker_host=dict(type="str"),
+    )
+    spec.update(options)
+    return spec
+
+
+def manifest_for(settings, discovery):
+    """The manifest's Discovery to join with ``discovery``: the discovery itself when it came from
+    the manifest, the file at ``manifest_path`` when there is one, else None."""
+    if discovery.source == "manifest":
+        return discovery
+    path = settings.get("manifest_path")
+    if path and os.path.exists(path):
+        return ManifestStore(path).to_discovery()
+    return None
+
+
+def node_services(discovery, manifest, node):
+    """The ServiceRecords of ``node``: registered ones completed by the manifest, deployed but
+    unregistered ones added. An unknown node raises, listing the known ones."""
+    services = overlay_manifest(discovery, manifest)
+    known_nodes = {n.name for n in discovery.nodes} | {s.node for s in services}
+    if node not in known_nodes:
+        raise EdgeXError("node %s not known to the %s registry; known nodes: %s"
+                         % (node, discovery.source, ", ".join(sorted(known_nodes)) or "none"))
+    return [s for s in services if s.node == node]
+
+
+def pick(services, names):
+    """(the services named, the names none of them has); ``names`` None picks all."""
+    if names is None:
+        return list(services), []
+    names = [validate_name(n) for n in dict.fromkeys(names)]
+    present = {s.name for s in services}
+    return [s for s in services if s.name in names], [n for n in names if n not in present]
+
+
+def requested(names):
+    """Module option ``name`` -> a list of service keys, or None for all."""
+    return None if "all" in names else list(names)
+
+
+def executor_options(params):
+    """Per executor, the options a module's params give it."""
+    return {"docker": {"docker_host": params.get("docker_host"), "stop_timeout": params.get("stop_timeout", 10)}}
+
+
+class Executors(dict):
+    """Executor by name, made on first use; a dict so that BatchControl can take it as it is."""
+
+    def __init__(self, default, options=None):
+        super(Executors, self).__init__()
+        self.default = default
+        self.options = options or {}
+
+    def __missing__(self, name):
+        self[name] = get_executor(name, **self.options.get(name, {}))
+        return self[name]
+
+    def named(self, name):
+        return self[name]
+
+    def for_service(self, service):
+        """(executor, target) of a ServiceRecord: its manifest executor and target, or the defaults."""
+        name = service.executor or self.default
+        return self[name], service.target or default_target(service.name, name)
+
+    def state(self, service):
+        """running|stopped|absent|failed."""
+        executor, target = self.for_service(service)
+        return executor.state(target)
+
+
+def check_health(services, source, executors, probe_timeout, max_workers=32):
+    """HealthResults of ``services`` with their executors' states; ``source``: the Discovery's."""
+    services = list(services)
+    for name in {s.executor or executors.default for s in services}:
+        executors.named(name)  # made before the probes run concurrently: one client per executor
+    return check_services(services, timeout=probe_timeout, max_workers=max_workers,
+                          executor_state=executors.state, registry_source=source)

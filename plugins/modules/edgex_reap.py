@@ -1,0 +1,333 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) edgex.sysmgmt contributors
+# Apache License 2.0 (see LICENSE)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: edgex_reap
+short_description: Deregister EdgeX registrations left behind by services that are gone
+version_added: 0.1.0
+description:
+  - An EdgeX service deregisters itself when it stops cleanly. One that crashes (SIGKILL, OOM kill,
+    power loss, a container removed by force) never does, and its registration stays in the
+    registry forever with a critical health check. Consul does not remove it by itself, as that needs
+    C(DeregisterCriticalServiceAfter) on the check, which EdgeX's go-mod-registry does not set.
+  - This module deregisters the registrations of one registry node (the gateway this task runs on)
+    that have been critical for longer than O(critical_for) seconds and whose executor target is
+    gone (O(require_target=absent)) or not running (O(require_target=not_running)).
+  - A registration is never reaped while its executor says the target is running, while anything
+    answers on its address and port (an HTTP answer of any status, or a TCP connect), or when its
+    executor cannot tell.
+  - A registration is critical when its own registry checks are; the node's C(serfHealth) does not
+    count, as a node that is down is no reason to forget its services. A registration without
+    checks, as in the manifest registry, is critical when nothing answers on its port.
+  - Consul does not say since when a check is critical, so the first run that sees it critical
+    records the time in the ledger at O(state_path) (the file M(edgex.sysmgmt.edgex_remediate) uses).
+    Run the task periodically; a registration is reaped by the first run after O(critical_for).
+  - The registry itself is asked, never the manifest as a fallback; when it cannot be reached the
+    task fails and nothing is reaped.
+author:
+  - edgex.sysmgmt maintainers (@edgex-sysmgmt)
+extends_documentation_fragment:
+  - edgex.sysmgmt.registry
+attributes:
+  check_mode:
+    description: Lists what would be reaped and what is kept; deregisters nothing and writes nothing
+      (the ledger stays untouched).
+    support: full
+  diff_mode:
+    description: Shows the node's registrations before and after.
+    support: full
+requirements:
+  - docker (Docker SDK for Python) for O(executor=docker)
+  - python-consul2 for O(registry_type=consul)
+options:
+  name:
+    description:
+      - Service keys whose registrations may be reaped, or V(all) for every registration of O(node).
+      - A name that is not registered is reported in RV(kept) and is not an error, so that a
+        second run after a reap succeeds.
+    type: list
+    elements: str
+    default: [all]
+  node:
+    description:
+      - The registry node (Consul node name, manifest host) whose registrations to reap; the gateway
+        the task runs on, since its executor is asked whether each service's target exists.
+      - On Consul, registrations of the node whose agent answers are removed through that agent,
+        those of any other node from the catalog.
+    type: str
+    required: true
+  critical_for:
+    description: Seconds a registration must have been seen critical (by this or earlier runs) before it is reaped.
+    type: float
+    default: 300
+  require_target:
+    description:
+      - V(absent) reaps only when the executor target no longer exists (container removed, unit or snap
+        not installed).
+      - V(not_running) also when it exists but is stopped or failed, as after a crash.
+    type: str
+    choices: [absent, not_running]
+    default: absent
+  state_path:
+    description:
+      - The ledger, a JSON file on the gateway, written atomically under a lock (C(<state_path>.lock)).
+        Its directory is created when missing.
+      - A ledger that is not valid fails the task and is never overwritten; fix or remove it.
+    type: path
+    default: /var/lib/edgex-sysmgmt/remediation.json
+  probe_timeout:
+    description: Seconds to wait for an answer on a registration's address and port.
+    type: float
+    default: 3.0
+  executor:
+    description: Executor for services the manifest names none for.
+    type: str
+    choices: [docker, compose, systemd, snap]
+    default: docker
+  docker_host:
+    description: Docker daemon URL for the docker executor. Defaults to E(DOCKER_HOST), else the local socket.
+    type: str
+notes:
+  - O(registry_type=none) has no registrations, and is refused.
+  - The executor and target of a registration come from the manifest at O(manifest_path); one the
+    manifest does not list is looked for under O(executor)'s default target (for Docker the container
+    C(edgex-<service>)).
+  - Consul's own C(consul) entry is never reaped.
+seealso:
+  - module: edgex.sysmgmt.edgex_remediate
+  - module: edgex.sysmgmt.edgex_health
+"""
+
+EXAMPLES = r"""
+- name: Remove registrations of crashed services whose containers are gone for 10 minutes
+  edgex.sysmgmt.edgex_reap:
+    node: "{{ inventory_hostname }}"
+    critical_for: 600
+    manifest_path: /var/lib/edgex/manifest.yml
+  register: reap
+
+- name: Also reap when the container is still there but stopped or failed
+  edgex.sysmgmt.edgex_reap:
+    node: "{{ inventory_hostname }}"
+    require_target: not_running
+
+- name: What would be reaped?
+  edgex.sysmgmt.edgex_reap:
+    node: gw1
+    host: consul.factory-a.example
+  check_mode: true
+"""
+
+RETURN = r"""
+reaped:
+  description: Registrations deregistered (in check mode, that would be).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Service key.
+      type: str
+      sample: support-notifications
+    id:
+      description: Registration ID.
+      type: str
+      sample: support-notifications
+    node:
+      description: Registry node.
+      type: str
+      sample: gw1
+    registry_status:
+      description: Status of its own registry checks, V(passing), V(warning), V(critical) or V(unknown).
+      type: str
+      sample: critical
+    executor:
+      description: Executor asked.
+      type: str
+      sample: docker
+    target:
+      description: Container, compose service, unit or snap app asked about.
+      type: str
+      sample: edgex-support-notifications
+    executor_state:
+      description: What the executor reported, V(running), V(stopped), V(absent) or V(failed).
+      type: str
+      sample: absent
+    answered:
+      description: Whether anything answered on its address and port.
+      type: bool
+      sample: false
+    critical_since:
+      description: UTC time a run first saw it critical.
+      type: str
+      sample: "2026-05-04T10:15:00Z"
+    reason:
+      description: Why it was reaped or kept.
+      type: str
+      sample: critical for 612s and its target is absent
+    next_eligible:
+      description: When kept only because it has not been critical long enough, the UTC time from which
+        it may be reaped.
+      type: str
+    error:
+      description: Why deregistering failed (the task fails).
+      type: str
+      returned: when deregistering failed
+kept:
+  description: Registrations (and asked-for names) not reaped, each with the fields of RV(reaped) and its C(reason).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"name": "core-command", "id": "core-command", "reason": "its executor says it is running"}]
+source:
+  description: The registry asked, V(consul), V(keeper) or V(manifest).
+  returned: always
+  type: str
+  sample: consul
+"""
+
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._common import EdgeXError
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._health import SELF_ENTRY
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._manifest import ManifestRegistry
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._module import registry_settings
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry import open_registry
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._remediation import (
+    LEDGER_PATH,
+    REAPING_FIELDS,
+    REQUIRE_TARGET,
+    Ledger,
+    answered,
+    forget_unseen,
+    iso_time,
+    own_status,
+    reap_step,
+    record_of,
+    service_key,
+    store,
+)
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._selection import (
+    Executors,
+    check_health,
+    executor_options,
+    gateway_argument_spec,
+    manifest_for,
+    node_services,
+    pick,
+    requested,
+)
+
+
+def argument_spec():
+    return gateway_argument_spec(
+        critical_for=dict(type="float", default=300.0),
+        require_target=dict(type="str", default="absent", choices=list(REQUIRE_TARGET)),
+        state_path=dict(type="path", default=LEDGER_PATH),
+    )
+
+
+class Reaping(object):
+    """One run: per registration, decide from its checks, its executor and the ledger; deregister."""
+
+    def __init__(self, module, registry, services, results, executors):
+        self.module = module
+        self.params = module.params
+        self.registry = registry
+        self.services = services
+        self.results = results
+        self.executors = executors
+        self.now = time.time()
+        self.entries = []
+
+    def key(self, service):
+        return service_key(self.params["node"], service.id)
+
+    def apply(self, ledger):
+        """The ledger change; deregisters (outside check mode) what the policy says to reap."""
+        for service, result in zip(self.services, self.results):
+            heard = answered(result)
+            status = own_status(service, heard)
+            record, decision = reap_step(record_of(ledger, self.key(service)), status == "critical", self.now,
+                                         self.params["critical_for"], result.executor_state, heard,
+                                         self.params["require_target"])
+            try:
+                executor, target = self.executors.for_service(service)
+                executor = executor.name
+            except EdgeXError:  # no container/unit name: its state was unknown too, so it is kept
+                executor = target = None
+            entry = dict(name=service.name, id=service.id, node=service.node, registry_status=status,
+                         executor=executor, target=target, executor_state=result.executor_state,
+                         answered=heard, critical_since=iso_time(record.get("first_critical")), action=decision.action,
+                         reason=decision.reason, next_eligible=iso_time(decision.next_eligible))
+            if decision.action == "reap" and not self.module.check_mode:
+                try:
+                    self.registry.deregister(service.id, node=service.node)
+                    record.pop("first_critical")  # gone: a later registration starts a new timer
+                except EdgeXError as exc:
+                    entry["error"] = str(exc)
+            store(ledger, self.key(service), record)
+            self.entries.append(entry)
+        names = requested(self.params["name"])
+        forget_unseen(ledger, self.params["node"], {self.key(s) for s in self.services}, REAPING_FIELDS, names)
+        return ledger
+
+    def split(self):
+        """(reaped, kept), without the internal ``action``."""
+        reaped, kept = [], []
+        for entry in self.entries:
+            (reaped if entry.pop("action") == "reap" else kept).append(entry)
+        return reaped, kept
+
+
+def registrations(entries):
+    return "".join("%s (%s)\n" % (e["name"], e["id"]) for e in entries)
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    params = module.params
+    if params["critical_for"] < 0 or params["probe_timeout"] <= 0:
+        module.fail_json(msg="critical_for must be >= 0 and probe_timeout > 0")
+    settings = registry_settings(module)
+    if settings["registry_type"] == "none":
+        module.fail_json(msg="registry_type none has no registrations to reap; use consul, keeper or manifest")
+    try:
+        if settings["registry_type"] == "manifest":
+            registry = ManifestRegistry(settings, check_mode=module.check_mode)
+        else:
+            registry = open_registry(settings)
+        # The registry itself, without the manifest fallback: a fallback cannot be reaped from.
+        discovery = registry.discover()
+        on_node = node_services(discovery, manifest_for(settings, discovery), params["node"])
+        registered = [s for s in on_node if s.registered and SELF_ENTRY.get(discovery.source) != s.name]
+        services, missing = pick(registered, requested(params["name"]))
+        executors = Executors(params["executor"], executor_options(params))
+        results = check_health(services, discovery.source, executors, params["probe_timeout"])
+        run = Reaping(module, registry, services, results, executors)
+        Ledger(params["state_path"]).update(run.apply, check_mode=module.check_mode)
+    except EdgeXError as exc:
+        module.fail_json(msg=str(exc))
+
+    reaped, kept = run.split()
+    kept += [dict(name=name, node=params["node"], reason="not registered on %s" % params["node"]) for name in missing]
+    gone = {e["id"] for e in reaped if not e.get("error")}
+    result = dict(changed=bool(gone), reaped=reaped, kept=kept, source=discovery.source)
+    if module._diff:
+        present = sorted(reaped + [e for e in kept if e.get("id")], key=lambda e: (e["name"], e["id"]))
+        result["diff"] = dict(before=registrations(present), after=registrations(e for e in present if e["id"] not in gone))
+    failed = [e for e in reaped if e.get("error")]
+    if failed:
+        module.fail_json(msg="could not deregister %s" % "; ".join("%s: %s" % (e["id"], e["error"]) for e in failed),
+                         **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,431 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) edgex.sysmgmt contributors
+# Apache License 2.0 (see LICENSE)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: edgex_remediate
+short_description: Restart unhealthy EdgeX services of a gateway, with grace, back-off and a restart limit
+version_added: 0.1.0
+description:
+  - Checks the health of the EdgeX services of one registry node (the gateway this task runs on)
+    as M(edgex.sysmgmt.edgex_health) does with O(edgex.sysmgmt.edgex_health#module:check_executor=true),
+    and restarts those that have been V(unhealthy) for longer than O(grace) through their executor
+    (Docker SDK, docker compose, systemd or snap), in dependency order; then checks them again.
+  - Only V(unhealthy) services are restarted. A V(degraded) service answers its ping, a V(unknown)
+    one has nothing to judge it by, and a service whose target is V(absent) has nothing to
+    restart (M(edgex.sysmgmt.edgex_reap) removes its registration).
+  - A service is restarted at most O(max_restarts) times within O(window) seconds, with exponential
+    back-off between attempts; at the limit it is reported in RV(gave_up) and left alone until the
+    oldest attempt leaves the window. A service seen healthy starts again from a clean record.
+  - Because one run sees one moment, the ledger at O(state_path) on the gateway remembers across
+    runs since when each service is unhealthy and when it was restarted. Run the task
+    periodically (cron, AWX schedule, systemd timer); the policy decides, not the schedule.
+author:
+  - edgex.sysmgmt maintainers (@edgex-sysmgmt)
+extends_documentation_fragment:
+  - edgex.sysmgmt.registry
+attributes:
+  check_mode:
+    description: Checks health and reports what would be restarted, waited for or given up on; restarts
+      nothing and writes nothing (the ledger stays untouched).
+    support: full
+  diff_mode:
+    description: Shows the ledger before and after.
+    support: full
+requirements:
+  - docker (Docker SDK for Python) for O(executor=docker)
+  - python-consul2 for O(registry_type=consul)
+options:
+  name:
+    description:
+      - Service keys (for example V(core-data)), or V(all) for every service of O(node).
+    type: list
+    elements: str
+    default: [all]
+  node:
+    description: The registry node (Consul node name, manifest host) whose services to check and restart.
+    type: str
+    required: true
+  grace:
+    description:
+      - Seconds a service must have been seen unhealthy (by this or earlier runs) before it is restarted,
+        so that a service that is starting or briefly overloaded is left alone.
+      - With V(0) a service is restarted on the first run that sees it unhealthy.
+    type: float
+    default: 60
+  max_restarts:
+    description:
+      - Restarts of one service allowed within O(window). At the limit the service is given up on.
+      - V(0) never restarts and reports unhealthy services as given up once O(grace) has passed.
+    type: int
+    default: 3
+  window:
+    description: Seconds over which O(max_restarts) counts restarts; older attempts are forgotten.
+    type: float
+    default: 3600
+  backoff:
+    description:
+      - Seconds between the first restart and the next; each further one waits twice as long
+        (an attempt is allowed when the last one is at least O(backoff) * 2^(attempts in the window - 1)
+        seconds ago).
+    type: float
+    default: 30
+  state_path:
+    description:
+      - The ledger, a JSON file on the gateway, written atomically under a lock (C(<state_path>.lock)).
+        Its directory is created when missing. M(edgex.sysmgmt.edgex_reap) uses the same file.
+      - A ledger that is not valid fails the task and is never overwritten; fix or remove it.
+    type: path
+    default: /var/lib/edgex-sysmgmt/remediation.json
+  wait_timeout:
+    description:
+      - Seconds each restarted service may take to run and answer on its health endpoint; also how long
+        the check after the restarts waits for them to become healthy.
+    type: float
+    default: 60
+  probe_timeout:
+    description: Seconds one service may take to answer its health probe, connect and every read included.
+    type: float
+    default: 3.0
+  executor:
+    description: Executor for services the manifest names none for.
+    type: str
+    choices: [docker, compose, systemd, snap]
+    default: docker
+  docker_host:
+    description: Docker daemon URL for the docker executor. Defaults to E(DOCKER_HOST), else the local socket.
+    type: str
+  stop_timeout:
+    description: Seconds a service may take to stop during its restart before it is killed.
+    type: int
+    default: 10
+notes:
+  - A restart that fails (the service exits again at once, or does not answer within O(wait_timeout))
+    counts as an attempt, is reported with its C(error) and as a warning, and does not fail the task.
+    Services that depend on it are not restarted in that run.
+  - The Docker executor reports a container killed by a signal (exit code 137 or 143, as after
+    C(docker kill)) as V(stopped), and that is restarted like a crash. Leave services that are
+    stopped on purpose out of O(name).
+  - The ledger's times are wall-clock seconds; a large clock jump makes waits shorter or longer once.
+seealso:
+  - module: edgex.sysmgmt.edgex_health
+  - module: edgex.sysmgmt.edgex_reap
+  - module: edgex.sysmgmt.edgex_service
+"""
+
+EXAMPLES = r"""
+- name: Restart what has been unhealthy for two minutes, at most 3 times an hour
+  edgex.sysmgmt.edgex_remediate:
+    node: "{{ inventory_hostname }}"
+    grace: 120
+    max_restarts: 3
+    window: 3600
+    backoff: 60
+    manifest_path: /var/lib/edgex/manifest.yml
+  register: remediation
+
+- name: Tell someone about the services given up on
+  ansible.builtin.debug:
+    msg: "Given up on {{ remediation.gave_up | join(', ') }}"
+  when: remediation.gave_up | length > 0
+
+- name: What would be restarted, without the registry (manifest only)?
+  edgex.sysmgmt.edgex_remediate:
+    name: [core-data, core-metadata]
+    node: gw1
+    registry_type: none
+    manifest_path: /var/lib/edgex/manifest.yml
+  check_mode: true
+"""
+
+RETURN = r"""
+services:
+  description: One entry per service checked, in registry order.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Service key.
+      type: str
+      sample: core-data
+    node:
+      description: Registry node.
+      type: str
+      sample: gw1
+    verdict:
+      description: Health verdict before any restart, V(healthy), V(degraded), V(unhealthy) or V(unknown).
+      type: str
+      sample: unhealthy
+    reasons:
+      description: Why the verdict is not V(healthy).
+      type: list
+      elements: str
+      sample: ["ping failed: connection refused", "container failed"]
+    executor_state:
+      description: What the executor reported, V(running), V(stopped), V(absent) or V(failed).
+      type: str
+      sample: failed
+    action:
+      description: V(restart) (restarted, or would be in check mode), V(wait) (in grace or back-off),
+        V(give_up) (O(max_restarts) reached within O(window)) or V(none).
+      type: str
+      sample: restart
+    reason:
+      description: Why this action.
+      type: str
+      sample: "unhealthy for 75s; restart 1 of at most 3 within 3600s"
+    next_eligible:
+      description: When waiting or given up, the UTC time from which a restart is allowed again.
+      type: str
+      sample: "2026-05-04T10:15:00Z"
+    restarts_in_window:
+      description: Restarts within O(window), this run's included.
+      type: int
+      sample: 1
+    error:
+      description: Why the restart did not bring the service up.
+      type: str
+      returned: when a restart failed
+    skipped:
+      description: Why it was not restarted after all (a dependency's restart failed).
+      type: str
+      returned: when skipped
+    verdict_after:
+      description: Verdict when checked again after the restart.
+      type: str
+      returned: when restarted and it came up
+      sample: healthy
+    reasons_after:
+      description: Reasons for RV(services[].verdict_after).
+      type: list
+      elements: str
+      returned: when restarted and it came up
+restarted:
+  description: Services restarted (in check mode, that would be), whether or not they came up.
+  returned: always
+  type: list
+  elements: str
+  sample: [core-data]
+gave_up:
+  description: Unhealthy services not restarted because they reached O(max_restarts) within O(window).
+  returned: always
+  type: list
+  elements: str
+  sample: [core-command]
+waiting:
+  description: Unhealthy services in their grace period or back-off, with C(name), C(reason),
+    C(next_eligible) (UTC) and C(next_eligible_in) (seconds).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"name": "core-command", "reason": "unhealthy for 12s, within the grace of 60s",
+            "next_eligible": "2026-05-04T10:15:00Z", "next_eligible_in": 48.0}]
+healthy:
+  description: Services healthy at the end of the run (after their restart, if restarted).
+  returned: always
+  type: list
+  elements: str
+  sample: [core-data, core-metadata]
+source:
+  description: Where the services came from, V(consul), V(keeper) or V(manifest).
+  returned: always
+  type: str
+  sample: consul
+manifest_age:
+  description: Age in seconds of the manifest when it stood in for the registry.
+  returned: when source is manifest
+  type: float
+"""
+
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._common import EdgeXError
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._control import BatchControl, ControlError, plan
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._health import wait_until_healthy
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._module import (
+    discover_for_module,
+    discovery_facts,
+    registry_settings,
+)
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry import discover
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._remediation import (
+    LEDGER_PATH,
+    REMEDIATION_FIELDS,
+    Ledger,
+    Policy,
+    forget_unseen,
+    iso_time,
+    ledger_text,
+    record_of,
+    remediation_step,
+    service_key,
+    store,
+)
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._selection import (
+    Executors,
+    check_health,
+    executor_options,
+    gateway_argument_spec,
+    manifest_for,
+    node_services,
+    pick,
+    requested,
+)
+
+
+def argument_spec():
+    return gateway_argument_spec(
+        grace=dict(type="float", default=60.0),
+        max_restarts=dict(type="int", default=3),
+        window=dict(type="float", default=3600.0),
+        backoff=dict(type="float", default=30.0),
+        state_path=dict(type="path", default=LEDGER_PATH),
+        wait_timeout=dict(type="float", default=60.0),
+        stop_timeout=dict(type="int", default=10),
+    )
+
+
+class Remediation(object):
+    """One run: decide per service from its health and its ledger record, restart the eligible ones."""
+
+    def __init__(self, module, settings, discovery, manifest, executors, results, names):
+        self.module = module
+        self.params = module.params
+        self.settings = settings
+        self.discovery = discovery
+        self.manifest = manifest
+        self.executors = executors
+        self.results = results
+        self.names = names
+        self.policy = Policy(self.params["grace"], self.params["max_restarts"], self.params["window"],
+                             self.params["backoff"])
+        self.now = time.time()
+        self.decisions = {}
+        self.restarts = {}  # name -> restarts within the window, after this run
+        self.outcomes = {}  # name -> BatchControl result
+
+    def key(self, name):
+        return service_key(self.params["node"], name)
+
+    def apply(self, ledger):
+        """The ledger change: decisions for every service, and the restarts, recorded as attempts.
+        Restarts run under the ledger's lock, so two runs on one gateway never both restart a service."""
+        for result in self.results:
+            record, self.decisions[result.name] = remediation_step(
+                record_of(ledger, self.key(result.name)), result.verdict, self.now, self.policy, result.executor_state)
+            store(ledger, self.key(result.name), record)
+        forget_unseen(ledger, self.params["node"], {self.key(r.name) for r in self.results}, REMEDIATION_FIELDS,
+                      self.names)
+        eligible = [name for name, decision in self.decisions.items() if decision.action == "restart"]
+        if eligible:
+            self.outcomes = {o["name"]: o for o in self.restart(eligible)}
+        for name, outcome in self.outcomes.items():
+            if outcome.get("skipped"):  # not acted on: no attempt to count
+                record = record_of(ledger, self.key(name))
+                record["restarts"].remove(self.now)
+                store(ledger, self.key(name), record)
+        self.restarts = {r.name: len(record_of(ledger, self.key(r.name)).get("restarts", ())) for r in self.results}
+        return ledger
+
+    def restart(self, names):
+        planned = plan(self.discovery, self.manifest, self.params["node"], names, self.params["executor"])
+        control = BatchControl(self.executors, wait_timeout=self.params["wait_timeout"],
+                               stop_timeout=self.params["stop_timeout"], check_mode=self.module.check_mode)
+        try:
+            return control.run(planned, "restarted")
+        except ControlError as exc:
+            return exc.results
+
+    def restarted(self):
+        return [name for name, outcome in self.outcomes.items() if not outcome.get("skipped")]
+
+    def recheck(self):
+        """Health of the services that came up again, waiting up to wait_timeout for them to be healthy
+        (a registry check may still be critical until its next interval)."""
+        names = [name for name in self.restarted() if not self.outcomes[name].get("error")]
+        if not names or self.module.check_mode:
+            return {}
+        sources = []
+
+        def services():
+            discovery = discover(self.settings)
+            sources.append(discovery.source)
+            return pick(node_services(discovery, manifest_for(self.settings, discovery), self.params["node"]), names)[0]
+
+        def check(records):
+            return check_health(records, sources[-1], self.executors, self.params["probe_timeout"])
+
+        results, _pending = wait_until_healthy(services, check, self.params["wait_timeout"])
+        return {r.name: r for r in results}
+
+    def report(self, after):
+        services, waiting, healthy = [], [], []
+        for result in self.results:
+            decision = self.decisions[result.name]
+            entry = dict(name=result.name, node=result.node, verdict=result.verdict, reasons=result.reasons,
+                         executor_state=result.executor_state, action=decision.action, reason=decision.reason,
+                         next_eligible=iso_time(decision.next_eligible), restarts_in_window=self.restarts[result.name])
+            outcome = self.outcomes.get(result.name, {})
+            for field in ("error", "skipped"):
+                if outcome.get(field):
+                    entry[field] = outcome[field]
+            final = after.get(result.name)
+            if final is not None:
+                entry.update(verdict_after=final.verdict, reasons_after=final.reasons)
+            if (final or result).verdict == "healthy":
+                healthy.append(result.name)
+            if decision.action == "wait":
+                waiting.append(dict(name=result.name, reason=decision.reason, next_eligible=entry["next_eligible"],
+                                    next_eligible_in=round(max(0.0, decision.next_eligible - self.now), 1)))
+            services.append(entry)
+        gave_up = [name for name, decision in self.decisions.items() if decision.action == "give_up"]
+        return dict(services=services, restarted=self.restarted(), gave_up=gave_up, waiting=waiting,
+                    healthy=healthy)
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    params = module.params
+    problems = Policy(params["grace"], params["max_restarts"], params["window"], params["backoff"]).problems()
+    if params["probe_timeout"] <= 0 or params["wait_timeout"] < 0:
+        problems.append("probe_timeout must be > 0 and wait_timeout >= 0")
+    if problems:
+        module.fail_json(msg="; ".join(problems))
+    settings = registry_settings(module)
+    names = requested(params["name"])
+    try:
+        discovery = discover_for_module(module, settings)
+        manifest = manifest_for(settings, discovery)
+        on_node = node_services(discovery, manifest, params["node"])
+        services, missing = pick(on_node, names)
+        if missing:
+            module.fail_json(msg="unknown service%s %s on node %s in the %s registry; known there: %s" % (
+                "s" if len(missing) > 1 else "", ", ".join(missing), params["node"], discovery.source,
+                ", ".join(sorted({s.name for s in on_node})) or "none"), **discovery_facts(discovery))
+        executors = Executors(params["executor"], executor_options(params))
+        results = check_health(services, discovery.source, executors, params["probe_timeout"])
+        run = Remediation(module, settings, discovery, manifest, executors, results, names)
+        _changed, before, after = Ledger(params["state_path"]).update(run.apply, check_mode=module.check_mode)
+        rechecked = run.recheck()
+    except EdgeXError as exc:
+        module.fail_json(msg=str(exc))
+
+    for name in run.restarted():
+        if run.outcomes[name].get("error"):
+            module.warn("restarting %s did not bring it up: %s" % (name, run.outcomes[name]["error"]))
+    result = run.report(rechecked)
+    result.update(changed=bool(result["restarted"]), **discovery_facts(discovery))
+    if module._diff:
+        result["diff"] = dict(before=ledger_text(before), after=ledger_text(after),
+                              before_header=params["state_path"], after_header=params["state_path"])
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
