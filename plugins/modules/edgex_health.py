@@ -240,7 +240,6 @@ waited:
   type: float
 """
 
-import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -258,9 +257,9 @@ from ansible_collections.edgex.sysmgmt.plugins.module_utils._module import (
     registry_argument_spec,
     registry_settings,
 )
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._executor import EXECUTORS, default_target, get_executor
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._manifest import ManifestStore
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._executor import EXECUTORS
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry import discover, overlay_manifest
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._selection import Executors, executor_options, manifest_for
 
 
 def argument_spec():
@@ -322,7 +321,7 @@ class HealthRun(object):
         self.names = names
         self.nodes = nodes
         self.selection = None
-        self.executors = {}
+        self.executors = Executors(module.params["executor"], executor_options(module.params))
         self.warned = set()
         self.attempts = []
         self.started = time.monotonic()
@@ -333,29 +332,15 @@ class HealthRun(object):
             if warning not in self.warned:  # the same fallback, seen again on a retry
                 self.warned.add(warning)
                 self.module.warn(warning)
-        manifest = None
-        path = self.settings.get("manifest_path")
-        if discovery.source != "manifest" and path and os.path.exists(path):
-            manifest = ManifestStore(path).to_discovery()
-        discovery.services = overlay_manifest(discovery, manifest)
+        discovery.services = overlay_manifest(discovery, manifest_for(self.settings, discovery))
         self.selection = Selection(discovery, self.names, self.nodes)
         return self.selection.services
-
-    def executor_state(self, service):
-        """The service's executor state, or None when its executor cannot be named."""
-        params = self.module.params
-        name = service.executor or params["executor"]
-        target = service.target or default_target(service.name, name)
-        if name not in self.executors:
-            options = {"docker_host": params["docker_host"]} if name == "docker" else {}
-            self.executors[name] = get_executor(name, **options)
-        return self.executors[name].state(target)
 
     def check(self, services):
         params = self.module.params
         results = check_services(services, timeout=params["probe_timeout"], max_workers=params["max_workers"],
                                  registry_source=self.selection.discovery.source,
-                                 executor_state=self.executor_state if params["check_executor"] else None)
+                                 executor_state=self.executors.state if params["check_executor"] else None)
         # A name not registered yet is waited for like an unhealthy service.
         return results + [HealthResult(name=n, verdict="unknown", reasons=["not registered"])
                           for n in self.selection.missing]

@@ -168,14 +168,12 @@ manifest_age:
   type: float
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._common import EdgeXError
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._control import BatchControl, ControlError, plan
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._executor import EXECUTORS, get_executor
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._manifest import ManifestStore
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._executor import EXECUTORS
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._selection import Executors, executor_options, manifest_for
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._module import (
     discover_for_module,
     discovery_facts,
@@ -201,27 +199,15 @@ def argument_spec():
     return spec
 
 
-def executor_options(name, params):
-    if name == "docker":
-        return {"docker_host": params["docker_host"], "stop_timeout": params["stop_timeout"]}
-    return {}
-
-
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     params = module.params
     settings = registry_settings(module)
     try:
         discovery = discover_for_module(module, settings)
-        manifest = discovery
-        if discovery.source != "manifest" and settings.get("manifest_path") \
-                and os.path.exists(settings["manifest_path"]):
-            manifest = ManifestStore(settings["manifest_path"]).to_discovery()
-        elif discovery.source != "manifest":
-            manifest = None
-        planned = plan(discovery, manifest, params["node"], params["name"], params["executor"], params["project"])
-        executors = {name: get_executor(name, **executor_options(name, params))
-                     for name in sorted({p.executor for p in planned})}
+        planned = plan(discovery, manifest_for(settings, discovery), params["node"], params["name"],
+                       params["executor"], params["project"])
+        executors = Executors(params["executor"], executor_options(params))
         control = BatchControl(executors, wait_timeout=params["wait_timeout"], stop_timeout=params["stop_timeout"],
                                check_mode=module.check_mode, wait=params["wait"], protected=params["protected"])
         levels = control.levels(planned, params["state"])
