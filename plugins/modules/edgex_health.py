@@ -23,6 +23,7 @@ author:
   - edgex.sysmgmt maintainers (@edgex-sysmgmt)
 extends_documentation_fragment:
   - edgex.sysmgmt.registry
+  - edgex.sysmgmt.executor
 attributes:
   check_mode:
     description: Runs the same probes; the module only reads.
@@ -89,14 +90,6 @@ options:
         manifest) whether it runs. Only meaningful where the module runs on the gateway itself.
     type: bool
     default: false
-  executor:
-    description: Executor for services the manifest names none for, with O(check_executor=true).
-    type: str
-    choices: [docker, compose, systemd, snap]
-    default: docker
-  docker_host:
-    description: Docker daemon URL for the docker executor. Defaults to E(DOCKER_HOST), else the local socket.
-    type: str
 notes:
   - With a live registry and O(manifest_path) set, services the manifest lists on a registry node
     but that are not registered (stopped; EdgeX deregisters on a clean stop) are checked too, with

@@ -32,6 +32,7 @@ author:
   - edgex.sysmgmt maintainers (@edgex-sysmgmt)
 extends_documentation_fragment:
   - edgex.sysmgmt.registry
+  - edgex.sysmgmt.executor
 attributes:
   check_mode:
     description: Lists what would be reaped and what is kept; deregisters nothing and writes nothing
@@ -83,14 +84,6 @@ options:
     description: Seconds to wait for an answer on a registration's address and port.
     type: float
     default: 3.0
-  executor:
-    description: Executor for services the manifest names none for.
-    type: str
-    choices: [docker, compose, systemd, snap]
-    default: docker
-  docker_host:
-    description: Docker daemon URL for the docker executor. Defaults to E(DOCKER_HOST), else the local socket.
-    type: str
 notes:
   - O(registry_type=none) has no registrations, and is refused.
   - The executor and target of a registration come from the manifest at O(manifest_path); one the

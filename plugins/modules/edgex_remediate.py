@@ -27,6 +27,7 @@ author:
   - edgex.sysmgmt maintainers (@edgex-sysmgmt)
 extends_documentation_fragment:
   - edgex.sysmgmt.registry
+  - edgex.sysmgmt.executor
 attributes:
   check_mode:
     description: Checks health and reports what would be restarted, waited for or given up on; restarts
@@ -90,14 +91,6 @@ options:
     description: Seconds one service may take to answer its health probe, connect and every read included.
     type: float
     default: 3.0
-  executor:
-    description: Executor for services the manifest names none for.
-    type: str
-    choices: [docker, compose, systemd, snap]
-    default: docker
-  docker_host:
-    description: Docker daemon URL for the docker executor. Defaults to E(DOCKER_HOST), else the local socket.
-    type: str
   stop_timeout:
     description: Seconds a service may take to stop during its restart before it is killed.
     type: int

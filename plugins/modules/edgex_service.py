@@ -29,6 +29,7 @@ author:
   - edgex.sysmgmt maintainers (@edgex-sysmgmt)
 extends_documentation_fragment:
   - edgex.sysmgmt.registry
+  - edgex.sysmgmt.executor
 attributes:
   check_mode:
     description: Reports per service what would change; nothing is started or stopped.
@@ -58,16 +59,8 @@ options:
     description: The registry node (Consul node name, manifest host) whose services to act on.
     type: str
     required: true
-  executor:
-    description: Executor for services the manifest names none for.
-    type: str
-    choices: [docker, compose, systemd, snap]
-    default: docker
   project:
     description: Compose project for default compose targets (C(<project>/<service>)).
-    type: str
-  docker_host:
-    description: Docker daemon URL for the docker executor. Defaults to E(DOCKER_HOST), else the local socket.
     type: str
   stop_timeout:
     description: Seconds a service may take to stop before it is killed.
