@@ -370,7 +370,7 @@ class ManifestStore(object):
         return to_discovery(self.read(), source)
 
     def lock(self):
-        return _FileLock(self.lock_path)
+        return FileLock(self.lock_path)
 
     def write(self, data, check_mode=False):
         """Validate and write ``data`` unless it equals what is on disk (then the file,
@@ -388,8 +388,8 @@ class ManifestStore(object):
         if not os.path.isdir(directory):
             raise ManifestError("cannot write manifest %s: directory %s does not exist" % (self.path, directory))
         if current is not None:
-            _atomic_write(self.backup_path, _read_bytes(self.path))
-        _atomic_write(self.path, text.encode("utf-8"))
+            atomic_write(self.backup_path, _read_bytes(self.path))
+        atomic_write(self.path, text.encode("utf-8"))
         return True, data
 
     def update(self, change, check_mode=False, missing_ok=True):
@@ -407,7 +407,7 @@ def _read_bytes(path):
         return handle.read()
 
 
-def _atomic_write(path, payload):
+def atomic_write(path, payload):
     """Temp file in the same directory, fsync, rename, fsync the directory: a crash at any
     point leaves either the old file or the new one, never a mix."""
     directory = os.path.dirname(path)
@@ -433,18 +433,20 @@ def _atomic_write(path, payload):
         os.close(dir_fd)
 
 
-class _FileLock(object):
-    """An exclusive flock on a side file, so concurrent writers serialise."""
+class FileLock(object):
+    """An exclusive flock on a side file, so concurrent writers serialise. ``error``: the
+    EdgeXError class to raise, naming what the lock protects."""
 
-    def __init__(self, path):
+    def __init__(self, path, error=ManifestError):
         self.path = path
+        self.error = error
         self.handle = None
 
     def __enter__(self):
         try:
             self.handle = open(self.path, "a")
         except IOError as exc:
-            raise ManifestError("cannot lock manifest (%s): %s" % (self.path, exc.strerror or exc))
+            raise self.error("cannot lock %s: %s" % (self.path, exc.strerror or exc))
         fcntl.flock(self.handle.fileno(), fcntl.LOCK_EX)
         return self
 

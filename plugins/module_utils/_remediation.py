@@ -26,9 +26,9 @@ import os
 from dataclasses import dataclass
 from typing import Optional
 
-from ._common import EdgeXError, ManifestError
+from ._common import EdgeXError
 from ._health import NOT_RUNNING
-from ._manifest import _atomic_write, _FileLock
+from ._manifest import FileLock, atomic_write
 from ._registry import worst_status
 
 LEDGER_VERSION = 1
@@ -271,14 +271,8 @@ class Ledger(object):
             os.makedirs(directory, exist_ok=True)
         except OSError as exc:
             raise LedgerError("cannot create the directory of ledger %s: %s" % (self.path, exc.strerror or exc))
-        try:
-            lock = _FileLock(self.lock_path).__enter__()
-        except ManifestError as exc:
-            raise LedgerError("ledger %s: %s" % (self.path, exc))
-        try:
+        with FileLock(self.lock_path, LedgerError):
             yield
-        finally:
-            lock.__exit__(None, None, None)
 
     def update(self, change, check_mode=False):
         """Read-modify-write under the lock: ``change(data) -> data``. Returns (changed, before, after).
@@ -289,7 +283,7 @@ class Ledger(object):
             changed = after != before
             if changed and not check_mode:
                 try:
-                    _atomic_write(self.path, ledger_text(after).encode("utf-8"))
+                    atomic_write(self.path, ledger_text(after).encode("utf-8"))
                 except OSError as exc:
                     raise LedgerError("cannot write ledger %s: %s" % (self.path, exc.strerror or exc))
         return changed, before, after
