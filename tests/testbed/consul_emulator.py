@@ -471,6 +471,7 @@ class State(object):
                 dc.by_name.pop(service.name, None)
             for check_id in dc.checks_by_service.pop(key, set()):
                 dc.checks.pop((node_name, check_id), None)
+                self.agent_definitions.pop((dc.name, node_name, "check", check_id), None)
             self.bump(dc, "services", "checks")
 
     def register_check(self, datacenter, node_name, body):
@@ -574,7 +575,11 @@ class State(object):
             return
         for dc, node, kind, ident, body in sorted(data["agent"], key=lambda d: d[2] != "service"):
             if dc in self.dcs and node in self.dcs[dc].nodes:
-                (self.register_service if kind == "service" else self.register_check)(dc, node, body)
+                try:
+                    (self.register_service if kind == "service" else self.register_check)(dc, node, body)
+                except APIError as exc:  # as an agent does: skip a definition it cannot restore
+                    sys.stderr.write("consul-emulator: not restoring %s %s: %s\n" % (kind, ident, exc.body))
+                    continue
                 self.remember(dc, node, kind, ident, body)
         for dc, entries in data["kv"].items():
             for entry in entries:

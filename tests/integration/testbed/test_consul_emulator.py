@@ -331,11 +331,14 @@ def test_agent_registrations_and_kv_survive_a_restart_with_a_data_file(tmp_path)
         client.agent.check.register("Health Check: core-data", check_id="core-data", service_id="core-data",
                                     check=consul_client.Check.ttl("30s"))
         client.agent.service.register("gone", port=1)
-        client.agent.service.deregister("gone")
+        client.agent.check.register("Health Check: gone", check_id="gone", service_id="gone",
+                                    check=consul_client.Check.ttl("30s"))
+        client.agent.service.deregister("gone")  # takes its check along, as EdgeX's deregistration does
         client.kv.put("edgex/v3/core-data/Writable/LogLevel", "DEBUG")
         emulator.stop()
         emulator.start()
         assert sorted(client.agent.services()) == ["core-data"]
+        assert sorted(client.agent.checks()) == ["core-data"]
         assert client.agent.checks()["core-data"]["ServiceID"] == "core-data"
         assert client.kv.get("edgex/v3/core-data/Writable/LogLevel")[1]["Value"] == b"DEBUG"
     finally:
