@@ -119,10 +119,14 @@ class BatchControl(object):
         """Returns the per-service results; raises ControlError (with them) when any failed."""
         if state not in ACTIONS:
             raise EdgeXError("unknown state %r: must be one of %s" % (state, ", ".join(ACTIONS)))
+        levels = self.levels(services, state)
+        converged = self._converged(services, state)
+        if converged is not None:
+            return [converged[name] for level in levels for name in level]
         by_name = {s.name: s for s in services}
         results = {}
         failed = set()
-        for level in self.levels(services, state):
+        for level in levels:
             runnable = []
             for name in level:
                 blocked = self._blocked_by(by_name[name], failed, state)
@@ -139,13 +143,39 @@ class BatchControl(object):
                     results[result["name"]] = result
                     if result.get("error"):
                         failed.add(result["name"])
-        ordered = [results[name] for level in self.levels(services, state) for name in level]
+        ordered = [results[name] for level in levels for name in level]
         if failed:
             errors = ["%s: %s" % (r["name"], r.get("error") or r.get("skipped")) for r in ordered
                       if r["name"] in failed]
             raise ControlError("%d of %d service(s) did not reach %s:\n  %s" % (
                 len(failed), len(ordered), state, "\n  ".join(errors)), ordered)
         return ordered
+
+    def _converged(self, services, state):
+        """{name: result} when every service already is where ``state`` wants it, found in one
+        concurrent pass (the common idempotent run), else None and the levels are walked."""
+        if state == "restarted" or not services:
+            return None
+
+        def look(service):
+            started = self.clock()
+            current = self.executors[service.executor].state(service.target)
+            if state == "stopped":
+                done = current == "stopped"
+            else:
+                done = (current == "running" and (not self.wait or self.probe(service))) or \
+                    (service.name in ONE_SHOT_SERVICES and current == "stopped")
+            return done, self._result(service, before=current, after=current,
+                                      elapsed=round(self.clock() - started, 3))
+
+        try:
+            with ThreadPoolExecutor(max_workers=min(16, len(services))) as pool:
+                looks = list(pool.map(look, services))
+        except EdgeXError:
+            return None  # the level walk reports it per service
+        if not all(done for done, _result in looks):
+            return None
+        return {result["name"]: result for _done, result in looks}
 
     def _blocked_by(self, service, failed, state):
         """A dependency that failed blocks a start; a dependent that failed to stop blocks a stop."""
@@ -203,8 +233,10 @@ class BatchControl(object):
         return result
 
     def _settle(self, service, executor, state, one_shot):
-        """Wait until the service is where ``state`` wants it, bounded by wait_timeout."""
+        """Wait until the service is where ``state`` wants it, bounded by wait_timeout. Polls
+        fast at first (a restarted service binds its port within tens of milliseconds)."""
         deadline = self.clock() + self.wait_timeout
+        pause = min(0.02, self.poll_interval)
         while True:
             current = executor.state(service.target)
             if state == "stopped":
@@ -223,4 +255,5 @@ class BatchControl(object):
                     service.address, service.port, service.health_path or "") if current == "running" else "run")
                 raise ExecutorError("%s did not %s within %.0fs (state %s)"
                                     % (service.name, what, self.wait_timeout, current))
-            self.sleep(self.poll_interval)
+            self.sleep(pause)
+            pause = min(pause * 2, self.poll_interval)

@@ -1,0 +1,400 @@
+#!/usr/bin/env python3
+"""Health bench: one edgex_health task vs an ansible.builtin.uri loop, over 100 EdgeX ping endpoints.
+
+One run starts --endpoints EdgeX ping endpoints on 127.0.0.1 (default 100, every tenth one hangs
+like a stand-in with STANDIN_PING_HANG=1), registers them in a manifest (10 gateways x 10
+services, registry_type none) and measures, side by side:
+
+  a  edgex_health   ONE edgex.sysmgmt.edgex_health task over all of them, probe_timeout T
+                    (concurrent probes; fail_on never so the play goes on)
+  b  uri_loop       ansible.builtin.uri in a loop over the same ping URLs, timeout T,
+                    status_code 200, ignore_errors true (what a user writes otherwise)
+  f  noop_ping      ansible.builtin.ping in the same play shape (informational: ansible's fixed cost)
+
+Both must see the same fleet: 10 hung endpoints unhealthy / failed, the rest healthy / ok.
+Wall time is the ansible-playbook process; the task time is the task's own duration from the
+ansible.posix.json callback. Medians of --repeat runs. Targets:
+  a task <= 1.2 x T + 1 s              (the module costs about one probe timeout, not one per hung service)
+  a wall at least 10x faster than b    (b wall >= 10 x a wall)
+
+Endpoints: by default one helper process (bench/health/endpoints.py, asyncio) serves every port;
+--server standin starts one tests/testbed/standin/edgex_standin.py process per endpoint instead
+(LocalStandin; heavier: one python process each). No Docker needed.
+
+Run through bench/run.sh, or: PYTHONPATH=. ANSIBLE_COLLECTIONS_PATH=.collections .venv/bin/python bench/health/run.py
+Exit code: 0 even when a target fails, 1 with --strict when a target fails; 2 when the bench could
+not measure (endpoints did not start, a variant failed or saw a different fleet).
+"""
+
+import argparse
+import datetime
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
+
+from tests.testbed.fixtures_consul import free_port, wait_listening  # noqa: E402
+
+HELPER = os.path.join(HERE, "endpoints.py")
+# the services of one gateway; the fleet is gateways x these
+SERVICE_NAMES = ("core-metadata", "core-data", "core-command", "support-notifications", "support-scheduler",
+                 "device-virtual", "device-rest", "device-modbus", "app-rules-engine", "app-external-mqtt-trigger")
+MODULE_SLACK = 1.0      # a task <= MODULE_FACTOR x T + MODULE_SLACK
+MODULE_FACTOR = 1.2
+SPEEDUP_TARGET = 10.0   # b wall >= SPEEDUP_TARGET x a wall
+VARIANTS = (("edgex_health", "a"), ("uri_loop", "b"), ("noop_ping", "f"))
+
+
+class BenchError(RuntimeError):
+    """The bench could not measure (exit 2)."""
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--endpoints", type=int, default=100, help="ping endpoints (default 100)")
+    parser.add_argument("--hang-every", type=int, default=10,
+                        help="every Nth endpoint hangs (default 10: 10 of 100); 0 for none")
+    parser.add_argument("--timeout", type=float, default=2.0, help="T: probe_timeout / uri timeout (default 2)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per variant; wall time is the median (default 3)")
+    parser.add_argument("--server", choices=("helper", "standin"), default="helper",
+                        help="helper: one process serves every endpoint (default); standin: one "
+                             "edgex_standin.py process per endpoint")
+    parser.add_argument("--out", default=os.path.join(REPO, "bench", "out", "health"),
+                        help="directory for results.json and logs (default bench/out/health)")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
+    args = parser.parse_args(argv)
+    if args.endpoints < 1 or args.repeat < 1 or args.timeout <= 0 or args.hang_every < 0:
+        parser.error("--endpoints and --repeat must be >= 1, --timeout > 0, --hang-every >= 0")
+    return args
+
+
+def tool(name):
+    candidate = os.path.join(os.path.dirname(sys.executable), name)
+    if os.path.exists(candidate):
+        return candidate
+    found = shutil.which(name)
+    if not found:
+        raise BenchError("%s not found next to %s or on PATH" % (name, sys.executable))
+    return found
+
+
+def base_env(work):
+    env = dict(os.environ)
+    for key in list(env):
+        if key.startswith(("ANSIBLE_", "CONSUL_", "EDGEX_")) or key.lower().endswith("_proxy"):
+            env.pop(key)  # no ansible.cfg knobs, no proxy for the loopback URLs
+    env.update({
+        "ANSIBLE_CONFIG": os.path.join(work, "ansible.cfg"),  # empty: no user/system ansible.cfg
+        "ANSIBLE_COLLECTIONS_PATH": os.pathsep.join(os.path.abspath(p) for p in (
+            os.environ.get("ANSIBLE_COLLECTIONS_PATH") or os.path.join(REPO, ".collections")).split(os.pathsep)),
+        "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
+        "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_RETRY_FILES_ENABLED": "0",
+        "ANSIBLE_LOCALHOST_WARNING": "false",
+        "ANSIBLE_DEPRECATION_WARNINGS": "false",
+        "NO_PROXY": "*",
+    })
+    return env
+
+
+def parse_time(text):
+    return datetime.datetime.strptime(text.rstrip("Z"), "%Y-%m-%dT%H:%M:%S.%f")
+
+
+def task_seconds(play_json):
+    total = 0.0
+    for play in play_json.get("plays", []):
+        for task in play.get("tasks", []):
+            duration = task["task"].get("duration") or {}
+            if duration.get("start") and duration.get("end"):
+                total += (parse_time(duration["end"]) - parse_time(duration["start"])).total_seconds()
+    return total
+
+
+def memory_kb(pids):
+    """Proportional set size of these processes (kB; shared pages split between their users),
+    from /proc/<pid>/smaps_rollup; VmRSS where that is missing."""
+    total = 0
+    for pid in pids:
+        for path, field in (("/proc/%d/smaps_rollup" % pid, "Pss:"), ("/proc/%d/status" % pid, "VmRSS:")):
+            try:
+                with open(path) as handle:
+                    found = [int(line.split()[1]) for line in handle if line.startswith(field)]
+            except OSError:
+                continue
+            if found:
+                total += found[0]
+                break
+    return total
+
+
+class Fleet(object):
+    """The endpoints: [{"node", "service", "port", "hang"}], served by the helper or by stand-ins."""
+
+    def __init__(self, args, work):
+        self.args = args
+        self.work = work
+        self.entries = []
+        for index in range(args.endpoints):
+            self.entries.append({
+                "node": "benchgw%02d" % (index // len(SERVICE_NAMES) + 1),
+                "service": SERVICE_NAMES[index % len(SERVICE_NAMES)],
+                "hang": bool(args.hang_every) and index % args.hang_every == args.hang_every - 1,
+            })
+        self.helper = None
+        self.standins = []
+
+    def start(self):
+        started = time.perf_counter()
+        if self.args.server == "helper":
+            spec = os.path.join(self.work, "endpoints.json")
+            with open(spec, "w") as handle:
+                json.dump([{"service": e["service"], "hang": e["hang"]} for e in self.entries], handle)
+            self.helper_log = open(os.path.join(self.args.out, "endpoints.log"), "w")
+            self.helper = subprocess.Popen([sys.executable, HELPER, "--spec", spec], stdout=subprocess.PIPE,
+                                           stderr=self.helper_log, text=True)
+            line = self.helper.stdout.readline()
+            if not line:
+                raise BenchError("endpoints.py exited with %s before listening, see %s"
+                                 % (self.helper.wait(), self.helper_log.name))
+            ports = json.loads(line)["ports"]
+            for entry, port in zip(self.entries, ports):
+                entry["port"] = port
+            pids = [self.helper.pid]
+        else:
+            from tests.testbed.fixtures_docker import LocalStandin
+
+            for entry in self.entries:
+                entry["port"] = free_port()
+                env = {"STANDIN_PING_HANG": "1"} if entry["hang"] else {}
+                self.standins.append(LocalStandin(entry["service"], entry["port"], env=env))
+            for standin in self.standins:
+                standin.wait(timeout=60)
+            pids = [s.process.pid for s in self.standins]
+        for entry in self.entries:
+            wait_listening("127.0.0.1", entry["port"], timeout=30)
+        self.setup_seconds = time.perf_counter() - started
+        self.memory_kb = memory_kb(pids)
+        self.processes = len(pids)
+
+    def stop(self):
+        if self.helper is not None and self.helper.poll() is None:
+            self.helper.terminate()
+            try:
+                self.helper.wait(10)
+            except subprocess.TimeoutExpired:
+                self.helper.kill()
+                self.helper.wait()
+        for standin in self.standins:
+            standin.stop()
+
+    def urls(self):
+        return ["http://127.0.0.1:%d/api/v3/ping" % e["port"] for e in self.entries]
+
+    def manifest(self):
+        hosts = {}
+        for entry in self.entries:
+            host = hosts.setdefault(entry["node"], {"address": "127.0.0.1", "services": {}})
+            host["services"][entry["service"]] = {
+                "executor": "docker", "target": "%s-edgex-%s" % (entry["node"], entry["service"]),
+                "address": "127.0.0.1", "port": entry["port"], "health": "/api/v3/ping", "depends_on": [],
+                "tags": [], "meta": {}}
+        return {"version": 1, "generated_from": "manual", "hosts": hosts}
+
+
+class Bench(object):
+    def __init__(self, args):
+        self.args = args
+        self.playbook_bin = tool("ansible-playbook")
+        self.runs = {name: [] for name, _ in VARIANTS}
+
+    def write_files(self, fleet):
+        import yaml
+
+        manifest = os.path.join(self.work, "manifest.yml")
+        with open(manifest, "w") as handle:
+            yaml.safe_dump(fleet.manifest(), handle, sort_keys=False)
+        shutil.copy(manifest, os.path.join(self.args.out, "manifest.yml"))
+        with open(os.path.join(self.work, "ansible.cfg"), "w") as handle:
+            handle.write("[defaults]\n")
+        head = "- hosts: localhost\n  gather_facts: false\n  connection: local\n"
+        timeout = self.args.timeout
+        self.playbooks = {}
+
+        def write(name, text):
+            path = os.path.join(self.work, "%s.yml" % name)
+            with open(path, "w") as handle:
+                handle.write(text)
+            shutil.copy(path, os.path.join(self.args.out, os.path.basename(path)))
+            self.playbooks[name] = path
+
+        write("edgex_health", head + "  tasks:\n    - name: check every EdgeX service\n"
+              "      edgex.sysmgmt.edgex_health: %s\n" % json.dumps({
+                  "registry_type": "none", "manifest_path": manifest, "probe_timeout": timeout,
+                  "fail_on": "never"}))
+        # the URLs go in as a play var (as a user would template them from an inventory/var file)
+        write("uri_loop", head + "  vars:\n    ping_urls: %s\n  tasks:\n"
+              "    - name: ping every EdgeX service\n"
+              "      ansible.builtin.uri:\n"
+              "        url: \"{{ item }}\"\n"
+              "        timeout: %s\n"
+              "        status_code: 200\n"
+              "      loop: \"{{ ping_urls }}\"\n"
+              "      ignore_errors: true\n" % (json.dumps(fleet.urls()), int(timeout) if timeout == int(timeout)
+                                               else timeout))
+        write("noop_ping", head + "  tasks:\n    - name: ping\n      ansible.builtin.ping:\n")
+
+    def play(self, name, label):
+        started = time.perf_counter()
+        proc = subprocess.run([self.playbook_bin, "-i", "localhost,", self.playbooks[name]], cwd=self.work,
+                              env=self.env, capture_output=True, text=True, timeout=3600)
+        wall = time.perf_counter() - started
+        log = os.path.join(self.args.out, "%s.log" % name)
+        with open(log, "a") as handle:
+            handle.write("--- %s rc=%d wall=%.3fs\n%s\n%s\n" % (label, proc.returncode, wall, proc.stderr,
+                                                              proc.stdout))
+        try:
+            result = json.loads(proc.stdout)
+        except ValueError:
+            raise BenchError("%s: ansible-playbook printed no JSON (rc=%d), see %s:\n%s"
+                             % (name, proc.returncode, log, proc.stderr[-2000:]))
+        if proc.returncode != 0:
+            raise BenchError("%s: ansible-playbook failed (rc=%d), see %s" % (name, proc.returncode, log))
+        return wall, task_seconds(result), result["plays"][0]["tasks"][0]["hosts"]["localhost"]
+
+    def measure(self, name, label, fleet):
+        wall, seconds, result = self.play(name, label)
+        run = {"wall": round(wall, 3), "task_seconds": round(seconds, 3)}
+        expected_bad = sum(1 for e in fleet.entries if e["hang"])
+        total = len(fleet.entries)
+        if name == "edgex_health":
+            summary = result.get("summary") or {}
+            run["summary"] = summary
+            run["ok"], run["bad"] = summary.get("healthy", 0), summary.get("unhealthy", 0)
+            slow = sorted((s for s in result.get("services", []) if s.get("latency_ms") is not None),
+                          key=lambda s: -s["latency_ms"])
+            run["max_latency_ms"] = slow[0]["latency_ms"] if slow else None
+            run["reasons"] = sorted(set(r for s in result.get("services", []) for r in s.get("reasons", [])))
+        elif name == "uri_loop":
+            items = result.get("results", [])
+            run["ok"] = sum(1 for r in items if not r.get("failed"))
+            run["bad"] = sum(1 for r in items if r.get("failed"))
+            run["reasons"] = sorted(set(str(r.get("msg"))[:120] for r in items if r.get("failed")))
+        if name != "noop_ping" and (run["ok"], run["bad"]) != (total - expected_bad, expected_bad):
+            raise BenchError("%s saw %d ok / %d not ok, expected %d / %d: %s"
+                             % (name, run["ok"], run["bad"], total - expected_bad, expected_bad, run["reasons"]))
+        self.runs[name].append(run)
+        print("  %-14s %s: wall %7.2fs  task %7.2fs%s" % (
+            name, label, wall, seconds, "  ok %d, not ok %d" % (run["ok"], run["bad"]) if "ok" in run else ""),
+            flush=True)
+
+    def run(self):
+        args = self.args
+        os.makedirs(args.out, exist_ok=True)
+        for name in os.listdir(args.out):
+            if name.endswith(".log"):
+                os.remove(os.path.join(args.out, name))
+        self.work = tempfile.mkdtemp(prefix="edgex-bench-health-")
+        self.env = base_env(self.work)
+        fleet = Fleet(args, self.work)
+        try:
+            fleet.start()
+            print("%d endpoints (%d hang) on 127.0.0.1 from %d %s process(es): up in %.2fs, %.1f MB PSS"
+                  % (len(fleet.entries), sum(e["hang"] for e in fleet.entries), fleet.processes, args.server,
+                     fleet.setup_seconds, fleet.memory_kb / 1024.0), flush=True)
+            self.write_files(fleet)
+            return self._run(fleet)
+        finally:
+            fleet.stop()
+            shutil.rmtree(self.work, ignore_errors=True)
+
+    def _run(self, fleet):
+        args = self.args
+        self.play("noop_ping", "warm-up")  # not timed: the page cache for ansible
+        for number in range(1, args.repeat + 1):
+            label = "run %d/%d" % (number, args.repeat)
+            for name, _letter in VARIANTS:
+                self.measure(name, label, fleet)
+        summary = {}
+        for name, letter in VARIANTS:
+            runs = self.runs[name]
+            summary[name] = {"letter": letter, "wall_median": statistics.median(r["wall"] for r in runs),
+                             "task_median": statistics.median(r["task_seconds"] for r in runs),
+                             "walls": [r["wall"] for r in runs], "runs": runs}
+        a, b = summary["edgex_health"], summary["uri_loop"]
+        module_limit = MODULE_FACTOR * args.timeout + MODULE_SLACK
+        speedup = b["wall_median"] / a["wall_median"]
+        targets = [
+            {"name": "a edgex_health task <= %.1f x T + %.0f s (T = %ss)" % (MODULE_FACTOR, MODULE_SLACK, args.timeout),
+             "value": round(a["task_median"], 3), "limit": "<= %.2f" % module_limit,
+             "pass": a["task_median"] <= module_limit},
+            {"name": "a edgex_health >= %.0fx faster than b uri loop (b wall / a wall)" % SPEEDUP_TARGET,
+             "value": round(speedup, 2), "limit": ">= %.1f" % SPEEDUP_TARGET, "pass": speedup >= SPEEDUP_TARGET},
+        ]
+        report = {
+            "bench": "health",
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "params": {"endpoints": args.endpoints, "hung": sum(e["hang"] for e in fleet.entries),
+                       "timeout": args.timeout, "repeat": args.repeat, "server": args.server},
+            "fleet": {"processes": fleet.processes, "setup_seconds": round(fleet.setup_seconds, 3),
+                      "pss_mb": round(fleet.memory_kb / 1024.0, 1),
+                      "gateways": len({e["node"] for e in fleet.entries})},
+            "python": sys.version.split()[0],
+            "cpus": os.cpu_count(),
+            "ansible_playbook": self.playbook_bin,
+            "variants": summary,
+            "targets": targets,
+        }
+        with open(os.path.join(args.out, "results.json"), "w") as handle:
+            json.dump(report, handle, indent=2, sort_keys=True)
+        print_table(report)
+        return 0 if all(t["pass"] for t in targets) else 1
+
+
+def print_table(report):
+    variants = report["variants"]
+    a = variants["edgex_health"]
+    p = report["params"]
+    print()
+    print("health bench: %(endpoints)d endpoints (%(hung)d hang), T = %(timeout)ss, median of %(repeat)d run(s)" % p)
+    print("%-2s %-14s %8s %8s %11s %11s %8s" % ("", "variant", "wall s", "task s", "wall ratio", "task ratio",
+                                                 "ok/bad"))
+    for name, letter in VARIANTS:
+        v = variants[name]
+        last = v["runs"][-1]
+        print("%-2s %-14s %8.2f %8.2f %10.2fx %10.2fx %8s" % (
+            letter, name, v["wall_median"], v["task_median"], v["wall_median"] / a["wall_median"],
+            v["task_median"] / a["task_median"], ("%d/%d" % (last["ok"], last["bad"])) if "ok" in last else "-"))
+    print("(wall = the ansible-playbook process; task = the task's own duration from the json callback;")
+    print(" ratios are variant / edgex_health; noop_ping is ansible's fixed cost for one task, informational)")
+    print()
+    for target in report["targets"]:
+        print("%s  %s: %s (limit %s)" % ("PASS" if target["pass"] else "FAIL", target["name"], target["value"],
+                                         target["limit"]))
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    args.out = os.path.abspath(args.out)
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(2))  # still stop the endpoints
+    try:
+        failed = Bench(args).run()
+    except (BenchError, RuntimeError, subprocess.TimeoutExpired) as exc:
+        print("ERROR: %s" % exc, file=sys.stderr)
+        return 2
+    return 1 if (failed and args.strict) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
