@@ -192,13 +192,17 @@ def test_blocking_query_returns_on_change_and_on_timeout(consul):
     assert _same == index
     assert 0.9 <= time.time() - started < 5
 
+    writer = consul.client()  # its own session: a requests session is not shared across threads
+
     def change():
         time.sleep(0.5)
-        client.kv.put("edgex/v3/core-data/Writable/LogLevel", "DEBUG")
+        writer.kv.put("edgex/v3/core-data/Writable/LogLevel", "DEBUG")
 
-    threading.Thread(target=change).start()
+    thread = threading.Thread(target=change)
+    thread.start()
     started = time.time()
     new_index, value = client.kv.get("edgex/v3/core-data/Writable/LogLevel", index=index, wait="10s")
+    thread.join()
     assert time.time() - started < 5
     assert int(new_index) > int(index)
     assert value["Value"] == b"DEBUG"
