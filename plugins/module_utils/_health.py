@@ -50,7 +50,7 @@ EXECUTOR_NOUNS = {"docker": "container", "compose": "container", "systemd": "uni
 class Probe:
     """What one probe found; ``error`` is phrased as a reason ("ping answered 500")."""
 
-    kind: str  # http | tcp | none (no address/port) | registry (judged by registry checks only)
+    kind: str  # http | tcp | none (no address/port: judged by registry checks only)
     target: Optional[str] = None  # URL or host:port
     ok: bool = False
     http_status: Optional[int] = None
@@ -253,7 +253,7 @@ def judge(service, probe, executor_state=None, registry_source=None):
     executor = []
     if executor_state in NOT_RUNNING:
         executor = ["%s %s" % (EXECUTOR_NOUNS.get(service.executor, "service"), executor_state)]
-    if probe.kind in ("none", "registry"):
+    if probe.kind == "none":
         if executor:
             return "unhealthy", executor + registry
         if service.status == "critical":
@@ -282,10 +282,7 @@ def _executor_state(executor_state, service):
 
 def check_one(service, timeout, executor_state=None, registry_source=None):
     state, state_reason = _executor_state(executor_state, service)
-    if SELF_ENTRY.get(registry_source) == service.name:
-        probe = Probe("registry")
-    else:
-        probe = probe_ping(service, timeout)
+    probe = probe_ping(service, timeout)
     verdict, reasons = judge(service, probe, state, registry_source)
     if state_reason:
         reasons.append(state_reason)

@@ -14,7 +14,7 @@ description:
     probes each one concurrently and gives a verdict per service with the reasons for it.
   - An EdgeX API service is probed with C(GET /api/v3/ping) (or its manifest health path) and must
     answer 2xx with EdgeX's ping JSON naming the service. A service without an HTTP API (redis,
-    MQTT broker) gets a TCP connect. Consul's own C(consul) entry is judged by its registry checks.
+    MQTT broker) gets a TCP connect; Consul itself C(GET /v1/status/leader) on its API port.
   - V(healthy) the probe succeeded and nothing disagrees; V(degraded) the probe succeeded but a
     registry check (or the node's C(serfHealth)) is warning or critical; V(unhealthy) the probe
     failed; V(unknown) there is neither an address to probe nor registry checks.
@@ -185,7 +185,7 @@ services:
         when not asked.
       type: str
     probe:
-      description: How it was probed, V(http), V(tcp), V(registry) (its checks only) or V(none) (nothing to probe).
+      description: How it was probed, V(http), V(tcp) or V(none) (nothing to probe; judged by its registry checks).
       type: str
       sample: http
     target:

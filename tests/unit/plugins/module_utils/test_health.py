@@ -198,12 +198,12 @@ def test_without_address_the_registry_decides_and_else_unknown():
     assert results[2].reasons == ["Consul check 'device-z' critical"]
 
 
-def test_consul_entry_is_judged_by_its_checks_when_consul_answered():
-    # Consul registers itself on the RPC port 8300: a ping there would always fail.
-    consul_entry = ServiceRecord("consul", "gw1", address="127.0.0.1", port=free_port(), status="passing",
-                                 checks=consul_checks("consul")[:1])
-    assert only(check_services([consul_entry], registry_source="consul")).verdict == "healthy"
-    assert only(check_services([consul_entry], timeout=1.0, registry_source="manifest")).verdict == "unhealthy"
+def test_consul_itself_is_probed_on_its_leader_route(serve):
+    port = serve("ok")  # answers 404 to anything but the EdgeX ping
+    consul_entry = ServiceRecord("consul", "gw1", address="127.0.0.1", port=port)
+    result = only(check_services([consul_entry], timeout=1.0, registry_source="consul"))
+    assert result.target == "http://127.0.0.1:%d/v1/status/leader" % port
+    assert (result.verdict, result.reasons) == ("unhealthy", ["GET /v1/status/leader answered 404"])
 
 
 def test_executor_state_rules(serve):
