@@ -10,6 +10,7 @@ DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH like the docker CLI does.
 from __future__ import annotations
 
 import os
+import threading
 
 from ._common import ExecutorError
 from ._executor import Executor, container_state, validate_container_name
@@ -40,6 +41,7 @@ class DockerExecutor(Executor):
         self.stop_timeout = stop_timeout
         self.api_timeout = api_timeout
         self._client = None
+        self._client_lock = threading.Lock()  # services of a level are acted on concurrently
 
     @property
     def daemon_address(self):
@@ -51,14 +53,15 @@ class DockerExecutor(Executor):
     @property
     def client(self):
         """Connected on first use: version negotiation is the first call that needs the daemon."""
-        if self._client is None:
-            environment = dict(os.environ)
-            if self.docker_host:
-                environment["DOCKER_HOST"] = self.docker_host
-            try:
-                self._client = docker.from_env(environment=environment, timeout=self.api_timeout)
-            except (DockerException, RequestException) as exc:
-                raise self._unreachable(exc) from None
+        with self._client_lock:
+            if self._client is None:
+                environment = dict(os.environ)
+                if self.docker_host:
+                    environment["DOCKER_HOST"] = self.docker_host
+                try:
+                    self._client = docker.from_env(environment=environment, timeout=self.api_timeout)
+                except (DockerException, RequestException) as exc:
+                    raise self._unreachable(exc) from None
         return self._client
 
     def normalize_target(self, target):
