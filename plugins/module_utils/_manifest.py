@@ -216,8 +216,9 @@ def age_seconds(updated_at, now=None):
 
 # -- YAML -------------------------------------------------------------------------
 if HAS_YAML:
-    class _StrictLoader(yaml.SafeLoader):
-        """SafeLoader that refuses duplicate keys (PyYAML silently keeps the last one)."""
+    class _StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+        """SafeLoader (libyaml's when PyYAML has it) that refuses duplicate keys (PyYAML
+        silently keeps the last one)."""
 
     def _mapping_without_duplicates(loader, node, deep=False):
         seen = {}
