@@ -52,7 +52,6 @@ print("gw2: edgex_source=%s, manifest age %.0fs, services: %s" % (
 consul_fault null
 trap - EXIT
 
-
 step "6. Stop core-data on gw1 (playbooks/stop.yml): EdgeX deregisters it on the way down"
 "${PLAY[@]}" playbooks/stop.yml -l gw1 -e '{"edgex_services": ["core-data"]}'
 $PY demo/show_registry.py --host 127.0.0.1 --port 8500 | grep -E "^(source|NODE|gw1 )" || true
