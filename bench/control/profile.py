@@ -38,6 +38,7 @@ for path in (REPO, HERE):
         sys.path.insert(0, path)
 
 import run as bench  # noqa: E402  (bench/control/run.py)
+from bench.common import playbook_env  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -216,7 +217,7 @@ def main(argv=None):
 
     b = bench.Bench(bench.parse_args(["--out", args.out]))
     b.work = tempfile.mkdtemp(prefix="edgex-bench-control-profile-")
-    b.env = bench.base_env(b.work)
+    b.env = playbook_env(b.work)
     report = {}
     try:
         with Lock():

@@ -25,23 +25,19 @@ the end, also on failure). Exit code: 0 even when a target fails, 1 with --stric
 fails; 2 when the bench could not measure (no Docker, a variant failed or did not do its job).
 """
 
-import argparse
-import datetime
 import json
 import os
 import shutil
-import signal
-import statistics
 import subprocess
 import sys
-import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
+from bench.common import (BenchError, bench_parser, clean_out, finish, playbook_env,  # noqa: E402
+                          print_targets, report_header, run_bench, run_playbook, summarize_runs, tool, work_dir)
 from tests.testbed.fixtures_consul import free_port, wait_listening  # noqa: E402
 from tests.testbed.images import LABEL  # noqa: E402
 
@@ -73,51 +69,14 @@ VARIANTS = (
 )
 
 
-class BenchError(RuntimeError):
-    """The bench could not measure (exit 2)."""
-
-
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repeat", type=int, default=3, help="rounds; wall time is the median (default 3)")
-    parser.add_argument("--out", default=os.path.join(REPO, "bench", "out", "control"),
-                        help="directory for results.json and logs (default bench/out/control)")
+    parser = bench_parser(__doc__, "control", repeat_help="rounds; wall time is the median (default 3)")
     parser.add_argument("--stop-timeout", type=int, default=5,
                         help="seconds docker waits for a container to stop, for both variants (default 5)")
-    parser.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be >= 1")
     return args
-
-
-def tool(name):
-    candidate = os.path.join(os.path.dirname(sys.executable), name)
-    if os.path.exists(candidate):
-        return candidate
-    found = shutil.which(name)
-    if not found:
-        raise BenchError("%s not found next to %s or on PATH" % (name, sys.executable))
-    return found
-
-
-def base_env(work):
-    env = dict(os.environ)
-    for key in list(env):
-        if key.startswith(("ANSIBLE_", "CONSUL_", "EDGEX_")):
-            env.pop(key)
-    env.update({
-        "ANSIBLE_CONFIG": os.path.join(work, "ansible.cfg"),  # empty: no user/system ansible.cfg
-        "ANSIBLE_COLLECTIONS_PATH": os.pathsep.join(os.path.abspath(p) for p in (
-            os.environ.get("ANSIBLE_COLLECTIONS_PATH") or os.path.join(REPO, ".collections")).split(os.pathsep)),
-        "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
-        "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_RETRY_FILES_ENABLED": "0",
-        "ANSIBLE_LOCALHOST_WARNING": "false",
-        "ANSIBLE_DEPRECATION_WARNINGS": "false",
-    })
-    return env
 
 
 def docker(*argv, check=True):
@@ -141,23 +100,6 @@ def inspect(names):
     """{container: (Id, StartedAt, Running)}"""
     data = json.loads(docker("inspect", *names))
     return {d["Name"].lstrip("/"): (d["Id"], d["State"]["StartedAt"], d["State"]["Running"]) for d in data}
-
-
-def parse_time(text):
-    # ansible.posix.json writes "2025-11-25T15:17:00.123456Z"
-    return datetime.datetime.strptime(text.rstrip("Z"), "%Y-%m-%dT%H:%M:%S.%f")
-
-
-def task_durations(play_json):
-    """[(task name, seconds)] from the json callback's per-task duration."""
-    out = []
-    for play in play_json.get("plays", []):
-        for task in play.get("tasks", []):
-            duration = task["task"].get("duration") or {}
-            if duration.get("start") and duration.get("end"):
-                seconds = (parse_time(duration["end"]) - parse_time(duration["start"])).total_seconds()
-                out.append((task["task"]["name"], seconds))
-    return out
 
 
 class Bench(object):
@@ -206,8 +148,6 @@ class Bench(object):
         with open(self.manifest, "w") as handle:
             yaml.safe_dump({"version": 1, "generated_from": "manual", "hosts": {NODE: {
                 "address": "127.0.0.1", "services": services}}}, handle, sort_keys=False)
-        with open(os.path.join(self.work, "ansible.cfg"), "w") as handle:
-            handle.write("[defaults]\n")
         head = "- hosts: localhost\n  gather_facts: false\n  connection: local\n"
         module_args = {"node": NODE, "registry_type": "none", "manifest_path": self.manifest,
                        "stop_timeout": self.args.stop_timeout}
@@ -239,36 +179,19 @@ class Bench(object):
 
     # -- measuring ---------------------------------------------------------------------
     def play(self, name, label):
-        started = time.perf_counter()
-        proc = subprocess.run([self.playbook_bin, "-i", "localhost,", self.playbooks[name]], cwd=self.work,
-                              env=self.env, capture_output=True, text=True, timeout=600)
-        wall = time.perf_counter() - started
-        log = os.path.join(self.args.out, "%s.log" % name)
-        with open(log, "a") as handle:
-            handle.write("--- %s rc=%d wall=%.3fs\n%s\n%s\n" % (label, proc.returncode, wall, proc.stderr,
-                                                              proc.stdout))
-        try:
-            result = json.loads(proc.stdout)
-        except ValueError:
-            raise BenchError("%s: ansible-playbook printed no JSON (rc=%d), see %s:\n%s"
-                             % (name, proc.returncode, log, proc.stderr[-2000:]))
-        if proc.returncode != 0:
-            failed = [r.get("msg") for p in result["plays"] for t in p["tasks"] for r in t["hosts"].values()
-                      if r.get("failed")]
-            raise BenchError("%s: ansible-playbook failed (rc=%d), see %s: %s" % (name, proc.returncode, log, failed))
-        host_result = result["plays"][0]["tasks"][0]["hosts"]["localhost"]
-        return wall, task_durations(result), host_result
+        return run_playbook(self.playbook_bin, self.playbooks[name], self.work, self.env,
+                            os.path.join(self.args.out, "%s.log" % name), label, timeout=600)
 
     def measure(self, name, label):
         names = [self.containers[s] for s in SERVICES]
         before = inspect(names)
-        wall, tasks, result = self.play(name, label)
+        wall, task_seconds, result = self.play(name, label)
         after = inspect(names)
         restarted = sorted(n for n in names if after[n][1] != before[n][1])
         recreated = sorted(n for n in names if after[n][0] != before[n][0])
         if recreated:
             raise BenchError("%s re-created %s (Id changed): not a restart" % (name, ", ".join(recreated)))
-        run = {"wall": round(wall, 3), "task_seconds": round(sum(s for _, s in tasks), 3),
+        run = {"wall": round(wall, 3), "task_seconds": round(task_seconds, 3),
                "restarted": len(restarted), "changed": bool(result.get("changed"))}
         if name in ("edgex_service_restart", "docker_container_loop"):
             if len(restarted) != len(names):
@@ -296,16 +219,13 @@ class Bench(object):
         return run
 
     def run(self):
-        args = self.args
-        os.makedirs(args.out, exist_ok=True)
-        for name in os.listdir(args.out):
-            if name.endswith(".log"):
-                os.remove(os.path.join(args.out, name))
-        self.work = tempfile.mkdtemp(prefix="edgex-bench-control-")
-        self.env = base_env(self.work)
+        if subprocess.run(["docker", "info"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode != 0:
+            raise BenchError("no Docker engine answers (docker info failed)")
+        clean_out(self.args.out)
         from tests.testbed.testbed import Lock
 
-        try:
+        with work_dir("control") as self.work:
+            self.env = playbook_env(self.work)
             with Lock():
                 try:
                     image = self.start_containers()
@@ -315,8 +235,6 @@ class Bench(object):
                     return self._run(image)
                 finally:
                     remove_containers(list(self.containers.values()) + our_containers())
-        finally:
-            shutil.rmtree(self.work, ignore_errors=True)
 
     def _run(self, image):
         args = self.args
@@ -329,12 +247,7 @@ class Bench(object):
                 self.wait_all_listening()  # b does not wait for its containers: settle before the next variant
                 self.measure(name, label)
 
-        summary = {}
-        for name, letter in VARIANTS:
-            runs = self.runs[name]
-            summary[name] = {"letter": letter, "wall_median": statistics.median(r["wall"] for r in runs),
-                             "task_median": statistics.median(r["task_seconds"] for r in runs),
-                             "walls": [r["wall"] for r in runs], "runs": runs}
+        summary = summarize_runs(self.runs, VARIANTS)
         a, b = summary["edgex_service_restart"], summary["docker_container_loop"]
         c, d = summary["edgex_service_started"], summary["noop_ping"]
         speedup = b["wall_median"] / a["wall_median"]
@@ -345,23 +258,16 @@ class Bench(object):
             {"name": "c edgex_service started (no-op) <= %.1fx d ping (c/d)" % NOOP_TARGET,
              "value": round(noop_ratio, 2), "limit": "<= %.1f" % NOOP_TARGET, "pass": noop_ratio <= NOOP_TARGET},
         ]
-        report = {
-            "bench": "control",
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        report = dict(report_header("control"), **{
             "params": {"services": len(SERVICES), "repeat": args.repeat, "stop_timeout": args.stop_timeout},
             "containers": self.containers,
             "ports": self.ports,
             "image": image,
-            "python": sys.version.split()[0],
-            "cpus": os.cpu_count(),
             "ansible_playbook": self.playbook_bin,
             "variants": summary,
             "targets": targets,
-        }
-        with open(os.path.join(args.out, "results.json"), "w") as handle:
-            json.dump(report, handle, indent=2, sort_keys=True)
-        print_table(report)
-        return 0 if all(t["pass"] for t in targets) else 1
+        })
+        return finish(report, args.out, print_table)
 
 
 def print_table(report):
@@ -393,25 +299,11 @@ def print_table(report):
     print("docker_container_loop: %.2fs per container (task median / %d)" % (
         loop["task_median"] / report["params"]["services"], report["params"]["services"]))
     print()
-    for target in report["targets"]:
-        print("%s  %s: %s (limit %s)" % ("PASS" if target["pass"] else "FAIL", target["name"], target["value"],
-                                         target["limit"]))
+    print_targets(report["targets"])
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    args.out = os.path.abspath(args.out)
-    # a SIGTERM (bench/run.sh killed) must still remove the containers: turn it into SystemExit
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(2))
-    if subprocess.run(["docker", "info"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode != 0:
-        print("ERROR: no Docker engine answers (docker info failed)", file=sys.stderr)
-        return 2
-    try:
-        failed = Bench(args).run()
-    except (BenchError, subprocess.TimeoutExpired) as exc:
-        print("ERROR: %s" % exc, file=sys.stderr)
-        return 2
-    return 1 if (failed and args.strict) else 0
+    return run_bench(Bench, parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -26,16 +26,11 @@ Exit code: 0 even when a target fails, 1 with --strict when a target fails; 2 wh
 not measure (endpoints did not start, a variant failed or saw a different fleet).
 """
 
-import argparse
-import datetime
 import json
 import os
 import shutil
-import signal
-import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -43,6 +38,8 @@ REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
+from bench.common import (BenchError, bench_parser, clean_out, finish, playbook_env,  # noqa: E402
+                          print_targets, report_header, run_bench, run_playbook, summarize_runs, tool, work_dir)
 from tests.testbed.fixtures_consul import free_port, wait_listening  # noqa: E402
 
 HELPER = os.path.join(HERE, "endpoints.py")
@@ -55,71 +52,19 @@ SPEEDUP_TARGET = 10.0   # b wall >= SPEEDUP_TARGET x a wall
 VARIANTS = (("edgex_health", "a"), ("uri_loop", "b"), ("noop_ping", "f"))
 
 
-class BenchError(RuntimeError):
-    """The bench could not measure (exit 2)."""
-
-
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = bench_parser(__doc__, "health")
     parser.add_argument("--endpoints", type=int, default=100, help="ping endpoints (default 100)")
     parser.add_argument("--hang-every", type=int, default=10,
                         help="every Nth endpoint hangs (default 10: 10 of 100); 0 for none")
     parser.add_argument("--timeout", type=float, default=2.0, help="T: probe_timeout / uri timeout (default 2)")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per variant; wall time is the median (default 3)")
     parser.add_argument("--server", choices=("helper", "standin"), default="helper",
                         help="helper: one process serves every endpoint (default); standin: one "
                              "edgex_standin.py process per endpoint")
-    parser.add_argument("--out", default=os.path.join(REPO, "bench", "out", "health"),
-                        help="directory for results.json and logs (default bench/out/health)")
-    parser.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
     args = parser.parse_args(argv)
     if args.endpoints < 1 or args.repeat < 1 or args.timeout <= 0 or args.hang_every < 0:
         parser.error("--endpoints and --repeat must be >= 1, --timeout > 0, --hang-every >= 0")
     return args
-
-
-def tool(name):
-    candidate = os.path.join(os.path.dirname(sys.executable), name)
-    if os.path.exists(candidate):
-        return candidate
-    found = shutil.which(name)
-    if not found:
-        raise BenchError("%s not found next to %s or on PATH" % (name, sys.executable))
-    return found
-
-
-def base_env(work):
-    env = dict(os.environ)
-    for key in list(env):
-        if key.startswith(("ANSIBLE_", "CONSUL_", "EDGEX_")) or key.lower().endswith("_proxy"):
-            env.pop(key)  # no ansible.cfg knobs, no proxy for the loopback URLs
-    env.update({
-        "ANSIBLE_CONFIG": os.path.join(work, "ansible.cfg"),  # empty: no user/system ansible.cfg
-        "ANSIBLE_COLLECTIONS_PATH": os.pathsep.join(os.path.abspath(p) for p in (
-            os.environ.get("ANSIBLE_COLLECTIONS_PATH") or os.path.join(REPO, ".collections")).split(os.pathsep)),
-        "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
-        "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_RETRY_FILES_ENABLED": "0",
-        "ANSIBLE_LOCALHOST_WARNING": "false",
-        "ANSIBLE_DEPRECATION_WARNINGS": "false",
-        "NO_PROXY": "*",
-    })
-    return env
-
-
-def parse_time(text):
-    return datetime.datetime.strptime(text.rstrip("Z"), "%Y-%m-%dT%H:%M:%S.%f")
-
-
-def task_seconds(play_json):
-    total = 0.0
-    for play in play_json.get("plays", []):
-        for task in play.get("tasks", []):
-            duration = task["task"].get("duration") or {}
-            if duration.get("start") and duration.get("end"):
-                total += (parse_time(duration["end"]) - parse_time(duration["start"])).total_seconds()
-    return total
 
 
 def memory_kb(pids):
@@ -226,8 +171,6 @@ class Bench(object):
         with open(manifest, "w") as handle:
             yaml.safe_dump(fleet.manifest(), handle, sort_keys=False)
         shutil.copy(manifest, os.path.join(self.args.out, "manifest.yml"))
-        with open(os.path.join(self.work, "ansible.cfg"), "w") as handle:
-            handle.write("[defaults]\n")
         head = "- hosts: localhost\n  gather_facts: false\n  connection: local\n"
         timeout = self.args.timeout
         self.playbooks = {}
@@ -256,22 +199,8 @@ class Bench(object):
         write("noop_ping", head + "  tasks:\n    - name: ping\n      ansible.builtin.ping:\n")
 
     def play(self, name, label):
-        started = time.perf_counter()
-        proc = subprocess.run([self.playbook_bin, "-i", "localhost,", self.playbooks[name]], cwd=self.work,
-                              env=self.env, capture_output=True, text=True, timeout=3600)
-        wall = time.perf_counter() - started
-        log = os.path.join(self.args.out, "%s.log" % name)
-        with open(log, "a") as handle:
-            handle.write("--- %s rc=%d wall=%.3fs\n%s\n%s\n" % (label, proc.returncode, wall, proc.stderr,
-                                                              proc.stdout))
-        try:
-            result = json.loads(proc.stdout)
-        except ValueError:
-            raise BenchError("%s: ansible-playbook printed no JSON (rc=%d), see %s:\n%s"
-                             % (name, proc.returncode, log, proc.stderr[-2000:]))
-        if proc.returncode != 0:
-            raise BenchError("%s: ansible-playbook failed (rc=%d), see %s" % (name, proc.returncode, log))
-        return wall, task_seconds(result), result["plays"][0]["tasks"][0]["hosts"]["localhost"]
+        return run_playbook(self.playbook_bin, self.playbooks[name], self.work, self.env,
+                            os.path.join(self.args.out, "%s.log" % name), label, timeout=3600)
 
     def measure(self, name, label, fleet):
         wall, seconds, result = self.play(name, label)
@@ -301,23 +230,19 @@ class Bench(object):
 
     def run(self):
         args = self.args
-        os.makedirs(args.out, exist_ok=True)
-        for name in os.listdir(args.out):
-            if name.endswith(".log"):
-                os.remove(os.path.join(args.out, name))
-        self.work = tempfile.mkdtemp(prefix="edgex-bench-health-")
-        self.env = base_env(self.work)
-        fleet = Fleet(args, self.work)
-        try:
-            fleet.start()
-            print("%d endpoints (%d hang) on 127.0.0.1 from %d %s process(es): up in %.2fs, %.1f MB PSS"
-                  % (len(fleet.entries), sum(e["hang"] for e in fleet.entries), fleet.processes, args.server,
-                     fleet.setup_seconds, fleet.memory_kb / 1024.0), flush=True)
-            self.write_files(fleet)
-            return self._run(fleet)
-        finally:
-            fleet.stop()
-            shutil.rmtree(self.work, ignore_errors=True)
+        clean_out(args.out)
+        with work_dir("health") as self.work:
+            self.env = playbook_env(self.work)
+            fleet = Fleet(args, self.work)
+            try:
+                fleet.start()
+                print("%d endpoints (%d hang) on 127.0.0.1 from %d %s process(es): up in %.2fs, %.1f MB PSS"
+                      % (len(fleet.entries), sum(e["hang"] for e in fleet.entries), fleet.processes, args.server,
+                         fleet.setup_seconds, fleet.memory_kb / 1024.0), flush=True)
+                self.write_files(fleet)
+                return self._run(fleet)
+            finally:
+                fleet.stop()
 
     def _run(self, fleet):
         args = self.args
@@ -326,12 +251,7 @@ class Bench(object):
             label = "run %d/%d" % (number, args.repeat)
             for name, _letter in VARIANTS:
                 self.measure(name, label, fleet)
-        summary = {}
-        for name, letter in VARIANTS:
-            runs = self.runs[name]
-            summary[name] = {"letter": letter, "wall_median": statistics.median(r["wall"] for r in runs),
-                             "task_median": statistics.median(r["task_seconds"] for r in runs),
-                             "walls": [r["wall"] for r in runs], "runs": runs}
+        summary = summarize_runs(self.runs, VARIANTS)
         a, b = summary["edgex_health"], summary["uri_loop"]
         module_limit = MODULE_FACTOR * args.timeout + MODULE_SLACK
         speedup = b["wall_median"] / a["wall_median"]
@@ -342,24 +262,17 @@ class Bench(object):
             {"name": "a edgex_health >= %.0fx faster than b uri loop (b wall / a wall)" % SPEEDUP_TARGET,
              "value": round(speedup, 2), "limit": ">= %.1f" % SPEEDUP_TARGET, "pass": speedup >= SPEEDUP_TARGET},
         ]
-        report = {
-            "bench": "health",
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        report = dict(report_header("health"), **{
             "params": {"endpoints": args.endpoints, "hung": sum(e["hang"] for e in fleet.entries),
                        "timeout": args.timeout, "repeat": args.repeat, "server": args.server},
             "fleet": {"processes": fleet.processes, "setup_seconds": round(fleet.setup_seconds, 3),
                       "pss_mb": round(fleet.memory_kb / 1024.0, 1),
                       "gateways": len({e["node"] for e in fleet.entries})},
-            "python": sys.version.split()[0],
-            "cpus": os.cpu_count(),
             "ansible_playbook": self.playbook_bin,
             "variants": summary,
             "targets": targets,
-        }
-        with open(os.path.join(args.out, "results.json"), "w") as handle:
-            json.dump(report, handle, indent=2, sort_keys=True)
-        print_table(report)
-        return 0 if all(t["pass"] for t in targets) else 1
+        })
+        return finish(report, args.out, print_table)
 
 
 def print_table(report):
@@ -379,21 +292,11 @@ def print_table(report):
     print("(wall = the ansible-playbook process; task = the task's own duration from the json callback;")
     print(" ratios are variant / edgex_health; noop_ping is ansible's fixed cost for one task, informational)")
     print()
-    for target in report["targets"]:
-        print("%s  %s: %s (limit %s)" % ("PASS" if target["pass"] else "FAIL", target["name"], target["value"],
-                                         target["limit"]))
+    print_targets(report["targets"])
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    args.out = os.path.abspath(args.out)
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(2))  # still stop the endpoints
-    try:
-        failed = Bench(args).run()
-    except (BenchError, RuntimeError, subprocess.TimeoutExpired) as exc:
-        print("ERROR: %s" % exc, file=sys.stderr)
-        return 2
-    return 1 if (failed and args.strict) else 0
+    return run_bench(Bench, parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -21,14 +21,12 @@ Exit code: 0 even when a target fails, 1 with --strict when a target fails; 2 wh
 could not run at all (the bench measured nothing).
 """
 
-import argparse
 import json
 import os
 import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 
@@ -37,6 +35,8 @@ REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
+from bench.common import (BenchError, base_env, bench_parser, clean_out, finish,  # noqa: E402
+                          print_targets, report_header, run_bench, tool, work_dir)
 from tests.testbed.fixtures_consul import ConsulHandle, start_consul_emulator  # noqa: E402
 
 BASELINE = os.path.join(HERE, "consul_io_baseline.py")
@@ -44,52 +44,27 @@ WALL_TARGET = 1.5
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = bench_parser(__doc__, "inventory")
     parser.add_argument("--nodes", type=int, default=1000, help="synthetic nodes to seed (default 1000)")
     parser.add_argument("--services", type=int, default=12, help="services per node (default 12)")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per variant; wall time is the median (default 3)")
-    parser.add_argument("--out", default=os.path.join(REPO, "bench", "out", "inventory"),
-                        help="directory for results.json and logs (default bench/out/inventory)")
     parser.add_argument("--availability", choices=("off", "once", "repeat"), default="off",
                         help="also run consul_io with availability groups (1 + N + N*M requests, slow): "
                              "off (default), once, or --repeat times")
-    parser.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
     args = parser.parse_args(argv)
     if args.nodes < 1 or args.services < 1 or args.repeat < 1:
         parser.error("--nodes, --services and --repeat must be >= 1")
     return args
 
 
-def tool(name):
-    """The ansible-inventory next to this python (the venv's), else the one on PATH."""
-    candidate = os.path.join(os.path.dirname(sys.executable), name)
-    if os.path.exists(candidate):
-        return candidate
-    found = shutil.which(name)
-    if not found:
-        sys.exit("%s not found next to %s or on PATH" % (name, sys.executable))
-    return found
-
-
-def base_env():
-    env = dict(os.environ)
-    for key in list(env):
-        if key.startswith(("CONSUL_", "ANSIBLE_")):
-            env.pop(key)  # no stray Consul address/token or ansible.cfg knobs
-    env.update({
-        "ANSIBLE_COLLECTIONS_PATH": os.environ.get("ANSIBLE_COLLECTIONS_PATH") or os.path.join(REPO, ".collections"),
+def inventory_env(work):
+    """base_env for ansible-inventory: a source that does not parse is an error, not an empty inventory."""
+    return dict(base_env(work), **{
         "ANSIBLE_INVENTORY_UNPARSED_FAILED": "true",
         "ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED": "true",
-        "ANSIBLE_LOCALHOST_WARNING": "false",
-        # consul_io.py prints groups as lists, which ansible-core 2.19 reports as deprecated once per
-        # group; printing those would time the warnings, not the inventory (same setting for all)
-        "ANSIBLE_DEPRECATION_WARNINGS": "false",
-        "ANSIBLE_NOCOLOR": "true",
         "PYTHONPATH": REPO + (os.pathsep + os.environ["PYTHONPATH"] if os.environ.get("PYTHONPATH") else ""),
         # the baseline script's '#!/usr/bin/env python3' must find the venv python (python-consul2)
         "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
     })
-    return env
 
 
 def plain(value):
@@ -137,7 +112,6 @@ def to_yaml_inventory(listing):
 class Bench(object):
     def __init__(self, args):
         self.args = args
-        self.env = base_env()
         self.inventory_bin = tool("ansible-inventory")
         self.results = {}
 
@@ -158,8 +132,8 @@ class Bench(object):
             with open(log, "a") as handle:
                 handle.write("--- run %d rc=%d wall=%.3fs\n%s" % (attempt + 1, proc.returncode, wall, proc.stderr))
             if proc.returncode != 0:
-                raise RuntimeError("%s: ansible-inventory failed (rc=%d), see %s:\n%s"
-                                   % (label, proc.returncode, log, proc.stderr[-2000:]))
+                raise BenchError("%s: ansible-inventory failed (rc=%d), see %s:\n%s"
+                                 % (label, proc.returncode, log, proc.stderr[-2000:]))
             listing = json.loads(proc.stdout)
             walls.append(wall)
             requests.append(stats["requests"])
@@ -180,24 +154,15 @@ class Bench(object):
         return result, listing
 
     def run(self):
-        args = self.args
-        os.makedirs(args.out, exist_ok=True)
-        for name in os.listdir(args.out):
-            if name.endswith(".stderr.log"):
-                os.remove(os.path.join(args.out, name))
-        self.work = tempfile.mkdtemp(prefix="edgex-bench-inventory-")
-        cfg = os.path.join(self.work, "ansible.cfg")  # an empty config: no user/system ansible.cfg
-        with open(cfg, "w") as handle:
-            handle.write("[defaults]\n")
-        self.env["ANSIBLE_CONFIG"] = cfg
-        log_path = os.path.join(args.out, "consul-emulator.log")
-        emulator = start_consul_emulator(log_path=log_path)
-        self.consul = ConsulHandle(emulator.host, emulator.port, emulator=emulator)
-        try:
-            return self._run(emulator)
-        finally:
-            emulator.stop()
-            shutil.rmtree(self.work, ignore_errors=True)
+        clean_out(self.args.out)
+        with work_dir("inventory") as self.work:
+            self.env = inventory_env(self.work)
+            emulator = start_consul_emulator(log_path=os.path.join(self.args.out, "consul-emulator.log"))
+            self.consul = ConsulHandle(emulator.host, emulator.port, emulator=emulator)
+            try:
+                return self._run(emulator)
+            finally:
+                emulator.stop()
 
     def _run(self, emulator):
         args = self.args
@@ -233,7 +198,7 @@ class Bench(object):
             json.dump(listing, handle)
         static, static_listing = self.measure("static_yaml", static_path)
         if hosts_of(static_listing) != hosts_of(listing):
-            raise RuntimeError("the static YAML inventory does not have the plugin's hosts")
+            raise BenchError("the static YAML inventory does not have the plugin's hosts")
         # informational: the same file as JSON (ansible's YAML plugin reads .json too), which skips
         # the auto plugin's extra parse and most of the per-value YAML origin tagging
         static_json_path = os.path.join(self.work, "bench.json")
@@ -241,7 +206,7 @@ class Bench(object):
             json.dump(to_yaml_inventory(listing), handle)
         _static_json, static_json_listing = self.measure("static_json", static_json_path)
         if hosts_of(static_json_listing) != hosts_of(listing):
-            raise RuntimeError("the static JSON inventory does not have the plugin's hosts")
+            raise BenchError("the static JSON inventory does not have the plugin's hosts")
 
         # (b) the consul_io.py request pattern
         consul_env = {"CONSUL_URL": self.consul.url, "CONSUL_DATACENTER": "dc1", "CONSUL_TAGS": "true"}
@@ -261,21 +226,15 @@ class Bench(object):
              "value": round(plugin["wall_median"], 3), "limit": round(wall_limit, 3),
              "pass": plugin["wall_median"] <= wall_limit},
         ]
-        report = {
-            "bench": "inventory",
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        report = dict(report_header("inventory"), **{
             "params": {"nodes": args.nodes, "services": args.services, "repeat": args.repeat,
                        "availability": args.availability},
             "consul": {"nodes": node_count, "service_names": service_names, "seed_seconds": seed_seconds},
-            "python": sys.version.split()[0],
             "ansible_inventory": self.inventory_bin,
             "variants": self.results,
             "targets": targets,
-        }
-        with open(os.path.join(args.out, "results.json"), "w") as handle:
-            json.dump(report, handle, indent=2, sort_keys=True)
-        print_table(report)
-        return 0 if all(t["pass"] for t in targets) else 1
+        })
+        return finish(report, args.out, print_table)
 
 
 def summarize_paths(by_path):
@@ -309,21 +268,12 @@ def print_table(report):
     print("(ratios are variant / plugin: >1 means slower or more requests than the plugin;")
     print(" static_json is informational, the wall target is against static_yaml)")
     print()
-    for target in report["targets"]:
-        print("%s  %s: %s (limit %s)" % ("PASS" if target["pass"] else "FAIL", target["name"], target["value"],
-                                         target["limit"]))
+    print_targets(report["targets"])
     print("plugin requests by route: %s" % json.dumps(plugin["by_route"]))
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    args.out = os.path.abspath(args.out)
-    try:
-        failed = Bench(args).run()
-    except RuntimeError as exc:
-        print("ERROR: %s" % exc, file=sys.stderr)
-        return 2  # the bench could not measure: not a target result, always an error
-    return 1 if (failed and args.strict) else 0
+    return run_bench(Bench, parse_args(argv))
 
 
 if __name__ == "__main__":
