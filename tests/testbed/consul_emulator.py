@@ -39,11 +39,12 @@ import sys
 import threading
 import time
 import urllib.error
-import urllib.parse
 import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
+
+from emulator_http import EmulatorHandler, RequestStats, Routes
 
 CONSUL_VERSION = "1.16.6"
 SERVER_PORT = 8300
@@ -276,8 +277,7 @@ class State(object):
         self.dcs = {}
         self.leader = "127.0.0.1:%d" % SERVER_PORT
         self.fault = {"mode": None, "delay": 0.0, "datacenter": None}
-        self.requests = 0
-        self.by_path = {}
+        self.stats = RequestStats()
         # What agents were asked to register, as a real agent keeps it in its data dir and
         # re-registers it after a restart: (dc, node, "service"|"check", id) -> body.
         self.agent_definitions = {}
@@ -696,36 +696,13 @@ class Agent(object):
 
 
 def make_handler(state, agent):
-    routes = []
+    routes = Routes()
+    route = routes.route
 
-    def route(method, pattern):
-        def wrap(fn):
-            routes.append((method, re.compile("^" + pattern + "$"), fn))
-            return fn
-        return wrap
-
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(EmulatorHandler):
         server_version = "Consul"
-        protocol_version = "HTTP/1.1"
-        # Keep-alive clients (python-consul2's requests session) would wait ~40 ms per answer
-        # for the delayed ACK if small writes were held back (Nagle).
-        disable_nagle_algorithm = True
-
-        def log_message(self, fmt, *args):
-            return
 
         # -- plumbing ----------------------------------------------------------
-        def _query(self):
-            parsed = urllib.parse.urlsplit(self.path)
-            self.route_path = urllib.parse.unquote(parsed.path)
-            self.q = {}
-            for key, value in urllib.parse.parse_qsl(parsed.query, keep_blank_values=True):
-                self.q.setdefault(key, value)
-
-        def _body(self):
-            length = int(self.headers.get("Content-Length") or 0)
-            return self.rfile.read(length) if length else b""
-
         def _json_body(self):
             raw = self._body()
             if not raw:
@@ -817,10 +794,7 @@ def make_handler(state, agent):
 
         def _dispatch(self):
             self._query()
-            if not self.route_path.startswith("/_emulator/"):  # count API traffic only
-                with state.lock:
-                    state.requests += 1
-                    state.by_path[self.route_path] = state.by_path.get(self.route_path, 0) + 1
+            state.stats.count(self.route_path)
             try:
                 fault = self._fault()
                 if fault:
@@ -833,21 +807,15 @@ def make_handler(state, agent):
                         self._send(200, b"<html><body>502 Bad Gateway</body>", "application/json",
                                    {"X-Consul-Index": "1"})
                         return
-                matched_path = False
-                for method, pattern, fn in routes:
-                    found = pattern.match(self.route_path)
-                    if not found:
-                        continue
-                    matched_path = True
-                    if method == self.command or (method == "GET" and self.command == "HEAD"):
-                        result = fn(self, *found.groups())
-                        if result is not None:
-                            status, payload, ctype, headers = result
-                            self._send(status, payload, ctype, headers)
-                        return
-                if matched_path:
-                    raise APIError(405, "method %s not allowed" % self.command)
-                raise APIError(404, "404 page not found\n")
+                fn, found = routes.find(self.command, self.route_path, head_as_get=True)
+                if fn is None:
+                    if found:
+                        raise APIError(405, "method %s not allowed" % self.command)
+                    raise APIError(404, "404 page not found\n")
+                result = fn(self, *found)
+                if result is not None:
+                    status, payload, ctype, headers = result
+                    self._send(status, payload, ctype, headers)
             except APIError as exc:
                 self._error(exc)
             except (BrokenPipeError, ConnectionResetError):
@@ -1294,14 +1262,11 @@ def make_handler(state, agent):
 
         @route("GET", r"/_emulator/stats")
         def control_stats(self):
-            with state.lock:
-                return 200, {"requests": state.requests, "by_path": dict(state.by_path)}, "application/json", None
+            return 200, state.stats.snapshot(), "application/json", None
 
         @route("POST", r"/_emulator/stats/reset")
         def control_stats_reset(self):
-            with state.lock:
-                state.requests = 0
-                state.by_path = {}
+            state.stats.reset()
             return 200, {"requests": 0}, "application/json", None
 
     return Handler

@@ -21,7 +21,7 @@ SUITE = "bookworm"
 BASE_PACKAGES = "python3,ca-certificates"
 LABEL = "edgex.testbed=1"
 # Files baked into the stand-in image, at /opt/edgex-testbed/<name>.
-PAYLOAD = ("standin/edgex_standin.py", "consul_emulator.py", "keeper_emulator.py")
+PAYLOAD = ("standin/edgex_standin.py", "consul_emulator.py", "keeper_emulator.py", "emulator_http.py")
 
 
 def log(message):
@@ -85,11 +85,9 @@ def base_image():
 def payload_hash(base):
     digest = hashlib.sha256(base.encode())
     for name in PAYLOAD:
-        path = os.path.join(HERE, name)
-        if os.path.exists(path):
-            digest.update(name.encode())
-            with open(path, "rb") as handle:
-                digest.update(handle.read())
+        digest.update(name.encode())
+        with open(os.path.join(HERE, name), "rb") as handle:
+            digest.update(handle.read())
     return digest.hexdigest()[:12]
 
 
@@ -103,9 +101,8 @@ def standin_image():
     try:
         lines = ["FROM %s" % base, "LABEL %s" % LABEL]
         for name in PAYLOAD:
-            if os.path.exists(os.path.join(HERE, name)):
-                shutil.copy(os.path.join(HERE, name), os.path.join(context, os.path.basename(name)))
-                lines.append("COPY %s /opt/edgex-testbed/%s" % (os.path.basename(name), os.path.basename(name)))
+            shutil.copy(os.path.join(HERE, name), os.path.join(context, os.path.basename(name)))
+            lines.append("COPY %s /opt/edgex-testbed/%s" % (os.path.basename(name), os.path.basename(name)))
         lines.append('ENTRYPOINT ["python3", "/opt/edgex-testbed/edgex_standin.py"]')
         with open(os.path.join(context, "Dockerfile"), "w") as handle:
             handle.write("\n".join(lines) + "\n")

@@ -46,11 +46,12 @@ import sys
 import threading
 import time
 import urllib.error
-import urllib.parse
 import urllib.request
 import uuid
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
+
+from emulator_http import EmulatorHandler, RequestStats, Routes
 
 API_VERSION = "v3"
 API_BASE = "/api/v3"
@@ -181,8 +182,7 @@ class State(object):
         self.data_file = data_file
         self.request_timeout = request_timeout
         self.fault = {"mode": "ok", "delay": 0.0}
-        self.requests = 0
-        self.by_path = {}
+        self.stats = RequestStats()
         if data_file and os.path.exists(data_file):
             with open(data_file) as handle:
                 saved = json.load(handle)
@@ -426,36 +426,13 @@ def flatten_into(state, key, value, stored):
 
 
 def make_handler(state):
-    routes = []
+    routes = Routes()
+    route = routes.route
 
-    def route(method, pattern):
-        def wrap(fn):
-            routes.append((method, re.compile("^" + pattern + "$"), fn))
-            return fn
-        return wrap
-
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(EmulatorHandler):
         server_version = "echo"
-        protocol_version = "HTTP/1.1"
-        # Keep-alive clients (python-consul2's requests session) would wait ~40 ms per answer
-        # for the delayed ACK if small writes were held back (Nagle).
-        disable_nagle_algorithm = True
-
-        def log_message(self, fmt, *args):
-            return
 
         # -- plumbing ----------------------------------------------------------
-        def _query(self):
-            parsed = urllib.parse.urlsplit(self.path)
-            self.route_path = urllib.parse.unquote(parsed.path)
-            self.q = {}
-            for key, value in urllib.parse.parse_qsl(parsed.query, keep_blank_values=True):
-                self.q.setdefault(key, value)  # Go's Query().Get: the first value
-
-        def _body(self):
-            length = int(self.headers.get("Content-Length") or 0)
-            return self.rfile.read(length) if length else b""
-
         def _send(self, status, payload=None, raw=None):
             data = raw if raw is not None else (b"" if payload is None else (go_json(payload) + "\n").encode())
             self.send_response(status)
@@ -468,10 +445,8 @@ def make_handler(state):
 
         def _dispatch(self):
             self._query()
+            state.stats.count(self.route_path)
             with state.lock:
-                if not self.route_path.startswith("/_emulator/"):  # count what a client asks keeper
-                    state.requests += 1
-                    state.by_path[self.route_path] = state.by_path.get(self.route_path, 0) + 1
                 fault = dict(state.fault)
             try:
                 if self.route_path.startswith(API_BASE + "/") and fault["mode"] != "ok":
@@ -484,17 +459,10 @@ def make_handler(state):
                         self._body()
                         self._send(200, raw=b"<html><body>502 Bad Gateway</body></html>")
                         return
-                matched_path = False
-                for method, pattern, fn in routes:
-                    found = pattern.match(self.route_path)
-                    if not found:
-                        continue
-                    matched_path = True
-                    if method == self.command:
-                        fn(self, *found.groups())
-                        return
-                # echo's own answers for an unknown route or method
-                if matched_path:
+                fn, found = routes.find(self.command, self.route_path)
+                if fn is not None:
+                    fn(self, *found)
+                elif found:  # echo's own answers for an unknown method or route
                     self._send(405, {"message": "Method Not Allowed"})
                 else:
                     self._send(404, {"message": "Not Found"})
@@ -631,14 +599,11 @@ def make_handler(state):
 
         @route("GET", r"/_emulator/stats")
         def control_stats(self):
-            with state.lock:
-                self._send(200, {"requests": state.requests, "by_path": dict(state.by_path)})
+            self._send(200, state.stats.snapshot())
 
         @route("POST", r"/_emulator/stats/reset")
         def control_stats_reset(self):
-            with state.lock:
-                state.requests = 0
-                state.by_path = {}
+            state.stats.reset()
             self._send(200, {"requests": 0})
 
     return Handler
