@@ -16,7 +16,7 @@ import re
 import subprocess
 from collections import namedtuple
 
-from ._common import SAFE_NAME, ExecutorError, InvalidNameError
+from ._common import ExecutorError, InvalidNameError, validate_name
 from ._edgex import default_container
 
 EXECUTORS = ("docker", "compose", "systemd", "snap")
@@ -163,14 +163,18 @@ def validate_container_name(target):
     return _check(DOCKER_CONTAINER_NAME, target, "docker container name")
 
 
+def _two_names(target, separator, what, form, first, second):
+    """``<first><separator><second>`` -> (first, second), each a SAFE_NAME."""
+    if not isinstance(target, str) or target.count(separator) != 1:
+        raise _invalid(what, target, "must be %s" % form)
+    left, right = target.split(separator)
+    return validate_name(left, first), validate_name(right, second)
+
+
 def validate_compose_target(target):
-    """``<project>/<service>`` -> (project, service), both SAFE_NAME."""
-    if not isinstance(target, str) or target.count("/") != 1:
-        raise _invalid("compose target", target, "must be <project>/<service>")
-    project, service = target.split("/")
-    _check(SAFE_NAME, project, "compose project name")
-    _check(SAFE_NAME, service, "compose service name")
-    return project, service
+    """``<project>/<service>`` -> (project, service)."""
+    return _two_names(target, "/", "compose target", "<project>/<service>", "compose project name",
+                      "compose service name")
 
 
 def validate_systemd_unit(target):
@@ -183,22 +187,17 @@ def validate_systemd_unit(target):
 
 def validate_snap_target(target):
     """``<snap>.<app>`` -> (snap, app); snap and app names contain no dots."""
-    if not isinstance(target, str) or target.count(".") != 1:
-        raise _invalid("snap service", target, "must be <snap>.<app>")
-    snap, app = target.split(".")
-    _check(SAFE_NAME, snap, "snap name")
-    _check(SAFE_NAME, app, "snap app name")
-    return snap, app
+    return _two_names(target, ".", "snap service", "<snap>.<app>", "snap name", "snap app name")
 
 
 def default_target(service_key, executor_name, project=None):
     """Where a service key lives under each executor when the manifest names no target."""
-    _check(SAFE_NAME, service_key, "service key")
+    validate_name(service_key, "service key")
     if executor_name == "docker":
         return default_container(service_key)
     if executor_name == "compose":
         project = project or "edgex"
-        _check(SAFE_NAME, project, "compose project name")
+        validate_name(project, "compose project name")
         return "%s/%s" % (project, service_key)
     if executor_name == "systemd":
         return "edgex-%s.service" % service_key
