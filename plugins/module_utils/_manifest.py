@@ -266,7 +266,7 @@ def _content(data):
 
 
 # -- model <-> registry records ---------------------------------------------------
-def to_discovery(data, source="manifest"):
+def to_discovery(data):
     """The manifest as a Discovery (no live health: every status is "unknown")."""
     nodes, services = [], []
     for host, entry in sorted(data.get("hosts", {}).items()):
@@ -280,7 +280,7 @@ def to_discovery(data, source="manifest"):
                 datacenter=datacenter, executor=svc.get("executor"), target=svc.get("target"),
                 depends_on=list(svc.get("depends_on") or []), health_path=svc.get("health"),
             ))
-    return Discovery(source=source, nodes=nodes, services=services,
+    return Discovery(source="manifest", nodes=nodes, services=services,
                      manifest_age=age_seconds(data.get("updated_at")))
 
 
@@ -364,11 +364,8 @@ class ManifestStore(object):
             raise ManifestError("cannot read manifest %s: %s" % (self.path, exc.strerror or exc))
         return parse(text, self.path)
 
-    def load(self):
-        return self.read()
-
-    def to_discovery(self, source="manifest"):
-        return to_discovery(self.read(), source)
+    def to_discovery(self):
+        return to_discovery(self.read())
 
     def lock(self):
         return FileLock(self.lock_path)

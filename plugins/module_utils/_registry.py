@@ -78,9 +78,6 @@ class ServiceRecord:
         if self.id is None:
             self.id = self.name
 
-    def to_dict(self):
-        return asdict(self)
-
 
 @dataclass
 class Discovery:
