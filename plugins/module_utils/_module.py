@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from ._common import REGISTRY_TYPES, registry_argument_spec, resolve_registry_settings
+from ._common import registry_argument_spec, resolve_registry_settings
 from ._registry import discover
 
 REGISTRY_OPTION_NAMES = tuple(registry_argument_spec())
@@ -16,9 +16,9 @@ def registry_settings(module):
     return resolve_registry_settings({name: module.params.get(name) for name in REGISTRY_OPTION_NAMES})
 
 
-def discover_for_module(module, settings=None):
+def discover_for_module(module, settings):
     """Discovery with its fallback warnings passed to Ansible; errors are the caller's to report."""
-    discovery = discover(settings or registry_settings(module))
+    discovery = discover(settings)
     for warning in discovery.warnings:
         module.warn(warning)
     return discovery
@@ -29,5 +29,4 @@ def discovery_facts(discovery):
     return {"source": discovery.source, "manifest_age": discovery.manifest_age}
 
 
-__all__ = ["REGISTRY_TYPES", "registry_argument_spec", "registry_settings", "discover_for_module",
-           "discovery_facts"]
+__all__ = ["registry_argument_spec", "registry_settings", "discover_for_module", "discovery_facts"]
