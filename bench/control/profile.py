@@ -1,16 +1,16 @@
 #!/usr/bin/env python3
-"""Where the control bench's time goes: edgex_service's restart levels and its fixed cost.
+"""Where the control bench's time goes: edgex_service's restart, level by level, and its fixed cost.
 
     PYTHONPATH=. .venv/bin/python bench/control/profile.py [--rounds 3] [--out bench/out/control]
 
 Not run by bench/run.sh. Starts the same 12 stand-in containers as bench/control/run.py (test-bed
 lock held, removed at the end) and measures, without changing any plugin code:
 
-1. The restart levels, in-process: BatchControl.run(state=restarted) of the collection's own
-   module_utils, with the executor and the probe wrapped to time each docker restart call, each
-   state read and each probe, and time.sleep wrapped to sum the polling pauses. Once with the
-   shipped poll interval (0.25 s) and once with --fast-poll (default 0.02 s): the difference is
-   what a shorter first poll would save per run.
+1. The restart, in-process: BatchControl.run(state=restarted) of the collection's own
+   module_utils with the executor and the probe wrapped, so that every docker call (stop, start,
+   restart, state read) and the moment each service first answers are put on one timeline.
+   Printed per level: when its stop (run while the level before restarts) and its start or
+   restart began and ended, and when its last service answered.
 2. The fixed cost of one edgex_service task against ansible.builtin.ping: the AnsiballZ payload
    build on the controller (module_common.modify_module, a fresh process each), the module process
    run alone (the payload kept with ANSIBLE_KEEP_REMOTE_FILES and run with the venv python), and
@@ -44,7 +44,6 @@ from bench.common import playbook_env  # noqa: E402
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3, help="runs of each measurement (default 3)")
-    parser.add_argument("--fast-poll", type=float, default=0.02, help="the shorter poll interval to compare")
     parser.add_argument("--out", default=os.path.join(REPO, "bench", "out", "control"))
     return parser.parse_args(argv)
 
@@ -54,21 +53,26 @@ def collection_path():
     return [os.path.abspath(p) for p in paths]
 
 
-class Timed(object):
-    """Wraps an executor: seconds per call of restart/state, thread-safe."""
+class Timeline(object):
+    """Wraps an executor and a probe: (seconds since start, event, target, seconds it took), thread-safe."""
 
-    def __init__(self, inner):
+    def __init__(self, inner, is_up):
         self.inner = inner
+        self.is_up = is_up
         self.lock = threading.Lock()
-        self.calls = []  # (method, target, seconds)
+        self.events = []
+        self.origin = time.perf_counter()
+
+    def _add(self, event, target, began, seconds=0.0):
+        with self.lock:
+            self.events.append((round(began - self.origin, 3), event, target, round(seconds, 3)))
 
     def _timed(self, method, target, *args, **kwargs):
-        started = time.perf_counter()
+        began = time.perf_counter()
         try:
             return getattr(self.inner, method)(target, *args, **kwargs)
         finally:
-            with self.lock:
-                self.calls.append((method, target, time.perf_counter() - started))
+            self._add(method, target, began, time.perf_counter() - began)
 
     def state(self, target):
         return self._timed("state", target)
@@ -82,47 +86,46 @@ class Timed(object):
     def stop(self, target, timeout=None):
         return self._timed("stop", target, timeout=timeout)
 
+    def probe(self, service, timeout=2.0):
+        began = time.perf_counter()
+        answered = self.is_up(service, timeout)
+        self._add("answered" if answered else "probe", service.target, began, time.perf_counter() - began)
+        return answered
 
-def profile_levels(planned, control_mod, executor_mod, poll_interval, rounds, wait_listening):
-    """[{level: [...], wall, restart_max, probes, sleeps, sleep_seconds}] per round."""
+
+def level_timeline(levels, target_of, events):
+    """Per level: when its stops, its starts/restarts ran, and when its last service answered."""
     out = []
+    for level in levels:
+        targets = {target_of[name] for name in level}
+
+        def span(kinds):
+            hits = [(at, at + took) for at, event, target, took in events if event in kinds and target in targets]
+            return [min(h[0] for h in hits), max(h[1] for h in hits)] if hits else None
+
+        answered = [at + took for at, event, target, took in events if event == "answered" and target in targets]
+        out.append({"services": level, "stop": span(("stop",)), "start": span(("start", "restart")),
+                    "answered": round(max(answered), 3) if answered else None})
+    return out
+
+
+def profile_restart(planned, control_mod, executor_mod, rounds, wait_listening):
+    """[{wall, levels: [...], state_reads, probes}] per round."""
+    out = []
+    target_of = {p.name: p.target for p in planned}
     for _ in range(rounds):
-        timed = Timed(executor_mod.get_executor("docker", stop_timeout=5))
-        counters = {"probes": 0, "probe_seconds": 0.0, "sleeps": 0, "sleep_seconds": 0.0}
-        lock = threading.Lock()
-
-        def probe(service, timeout=2.0):
-            started = time.perf_counter()
-            ok = control_mod.is_up(service, timeout)
-            with lock:
-                counters["probes"] += 1
-                counters["probe_seconds"] += time.perf_counter() - started
-            return ok
-
-        def sleep(seconds):
-            with lock:
-                counters["sleeps"] += 1
-                counters["sleep_seconds"] += seconds
-            time.sleep(seconds)
-
-        control = control_mod.BatchControl({"docker": timed}, wait_timeout=60, stop_timeout=5, probe=probe,
-                                           sleep=sleep, poll_interval=poll_interval)
+        timeline = Timeline(executor_mod.get_executor("docker", stop_timeout=5), control_mod.is_up)
+        control = control_mod.BatchControl({"docker": timeline}, wait_timeout=60, stop_timeout=5,
+                                           probe=timeline.probe)
         levels = control.levels(planned, "restarted")
-        started = time.perf_counter()
-        results = control.run(planned, "restarted")
-        wall = time.perf_counter() - started
-        elapsed = {r["name"]: r["elapsed"] for r in results}
-        target_of = {p.name: p.target for p in planned}
-        restart_of = {t: s for m, t, s in timed.calls if m == "restart"}
+        timeline.origin = time.perf_counter()
+        control.run(planned, "restarted")
+        wall = time.perf_counter() - timeline.origin
         out.append({
             "wall": round(wall, 3),
-            "levels": [{"services": level,
-                        "seconds": round(max(elapsed[n] for n in level), 3),
-                        "restart_call_max": round(max(restart_of[target_of[n]] for n in level), 3)}
-                       for level in levels],
-            "state_reads": sum(1 for m, _, _ in timed.calls if m == "state"),
-            "probes": counters["probes"], "probe_seconds": round(counters["probe_seconds"], 3),
-            "sleeps": counters["sleeps"], "sleep_seconds": round(counters["sleep_seconds"], 3),
+            "levels": level_timeline(levels, target_of, timeline.events),
+            "state_reads": sum(1 for e in timeline.events if e[1] == "state"),
+            "probes": sum(1 for e in timeline.events if e[1] in ("probe", "answered")),
         })
         for p in planned:  # let every stand-in finish starting before the next round
             wait_listening(p.address, p.port, 30)
@@ -226,20 +229,17 @@ def main(argv=None):
                 b.write_files()
                 discovery = ManifestStore(b.manifest).to_discovery()
                 planned = _control.plan(discovery, discovery, bench.NODE, ["all"])
-                for label, interval in (("shipped_poll_0.25", 0.25), ("fast_poll_%g" % args.fast_poll,
-                                                                     args.fast_poll)):
-                    report[label] = profile_levels(planned, _control, _executor, interval, args.rounds,
-                                                   wait_listening)
-                    walls = [r["wall"] for r in report[label]]
-                    print("%-18s control.run(restarted) median %.2fs  (runs %s)" % (
-                        label, statistics.median(walls), ", ".join("%.2f" % w for w in walls)), flush=True)
-                    last = report[label][-1]
-                    for level in last["levels"]:
-                        print("    level %-70s %.2fs (slowest docker restart call %.2fs)" % (
-                            "[%s]" % ", ".join(level["services"]), level["seconds"], level["restart_call_max"]))
-                    print("    %d state reads, %d probes (%.2fs), %d poll pauses (%.2fs of sleep summed over threads)"
-                          % (last["state_reads"], last["probes"], last["probe_seconds"], last["sleeps"],
-                             last["sleep_seconds"]))
+                report["restart"] = runs = profile_restart(planned, _control, _executor, args.rounds, wait_listening)
+                walls = [r["wall"] for r in runs]
+                print("control.run(restarted) median %.2fs  (runs %s)" % (
+                    statistics.median(walls), ", ".join("%.2f" % w for w in walls)), flush=True)
+                last = runs[-1]
+                for level in last["levels"]:
+                    print("    %-64s stop %-11s start %-11s answered %s" % (
+                        "[%s]" % ", ".join(level["services"]),
+                        "%.2f-%.2f" % tuple(level["stop"]) if level["stop"] else "-",
+                        "%.2f-%.2f" % tuple(level["start"]) if level["start"] else "-", level["answered"]))
+                print("    %d state reads, %d probes" % (last["state_reads"], last["probes"]))
                 report["fixed_cost"] = cost = fixed_cost(b, args.rounds)
             finally:
                 bench.remove_containers(list(b.containers.values()) + bench.our_containers())

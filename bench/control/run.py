@@ -201,12 +201,8 @@ class Bench(object):
             raise BenchError("%s restarted %s: it must change nothing" % (name, ", ".join(restarted)))
         if name.startswith("edgex_service"):
             run["levels"] = result.get("levels")
+            # per service: from its stop (run while the level before restarts) or its state read to it answering
             run["service_elapsed"] = {s["name"]: s["elapsed"] for s in result.get("services", [])}
-            # levels run one after the other, the services of a level at once: a level takes about
-            # its slowest service; the rest of the task is ansible + module start-up and planning
-            run["level_seconds"] = [round(max(run["service_elapsed"].get(n, 0.0) for n in level), 3)
-                                    for level in run["levels"] or []]
-            run["outside_levels_seconds"] = round(run["task_seconds"] - sum(run["level_seconds"]), 3)
             if name == "edgex_service_started" and result.get("changed"):
                 raise BenchError("edgex_service state=started reported a change on running services")
         if name == "docker_container_loop":
@@ -290,11 +286,10 @@ def print_table(report):
     if levels:
         print("edgex_service restart levels: %s" % " -> ".join("[%s]" % ", ".join(level) for level in levels))
     for name in ("edgex_service_restart", "edgex_service_started"):
-        run = variants[name]["runs"][-1]
-        if run.get("level_seconds"):
-            print("%s (last run): task %.2fs = levels %s = %.2fs + outside the levels %.2fs" % (
-                name, run["task_seconds"], " + ".join("%.2f" % s for s in run["level_seconds"]),
-                sum(run["level_seconds"]), run["outside_levels_seconds"]))
+        elapsed = variants[name]["runs"][-1].get("service_elapsed")
+        if elapsed:
+            print("%s (last run), seconds per service: %s" % (
+                name, ", ".join("%s %.2f" % (n, elapsed[n]) for level in levels or [] for n in level if n in elapsed)))
     loop = variants["docker_container_loop"]
     print("docker_container_loop: %.2fs per container (task median / %d)" % (
         loop["task_median"] / report["params"]["services"], report["params"]["services"]))

@@ -17,12 +17,14 @@ from dataclasses import dataclass, field
 from typing import List, Optional
 
 from ._common import EdgeXError, ExecutorError, validate_name
-from ._edgex import ONE_SHOT_SERVICES
+from ._edgex import ONE_SHOT_SERVICES, REGISTRY_SERVICES
 from ._executor import default_target
-from ._health import probe_ping
+from ._probe import probe_ping
 from ._ordering import restart_levels, start_levels, stop_levels
 
 ACTIONS = {"started": "start", "stopped": "stop", "restarted": "restart"}
+# Seconds between probes of a service that should come up (see BatchControl._settle).
+FAST_POLL = 0.02
 
 
 class ControlError(EdgeXError):
@@ -126,20 +128,24 @@ class BatchControl(object):
         by_name = {s.name: s for s in services}
         results = {}
         failed = set()
-        for level in levels:
-            runnable = []
-            for name in level:
-                blocked = self._blocked_by(by_name[name], failed, state)
-                if blocked:
-                    results[name] = self._result(by_name[name], skipped="not %s: %s failed" % (
-                        "started" if state != "stopped" else "stopped", blocked))
-                    failed.add(name)
-                else:
-                    runnable.append(by_name[name])
-            if not runnable:
-                continue
-            with ThreadPoolExecutor(max_workers=min(16, len(runnable))) as pool:
-                for result in pool.map(lambda s: self._act(s, state), runnable):
+        stopped_ahead = {}  # name -> Future of its stop, run while the level before it restarts
+        with ThreadPoolExecutor(max_workers=min(32, len(services))) as pool:
+            for index, level in enumerate(levels):
+                runnable = []
+                for name in level:
+                    blocked = self._blocked_by(by_name[name], failed, state)
+                    if blocked:
+                        results[name] = self._skipped(by_name[name], state, blocked, stopped_ahead.pop(name, None))
+                        failed.add(name)
+                    else:
+                        runnable.append(by_name[name])
+                if state == "restarted" and not self.check_mode and index + 1 < len(levels):
+                    for name in levels[index + 1]:
+                        if self._may_stop_ahead(by_name[name], failed):
+                            stopped_ahead[name] = pool.submit(self._stop_ahead, by_name[name])
+                acting = [pool.submit(self._act, s, state, stopped_ahead.pop(s.name, None)) for s in runnable]
+                for future in acting:
+                    result = future.result()
                     results[result["name"]] = result
                     if result.get("error"):
                         failed.add(result["name"])
@@ -191,12 +197,44 @@ class BatchControl(object):
         result.update(extra)
         return result
 
-    def _act(self, service, state):
+    def _may_stop_ahead(self, service, failed):
+        """The registry and protected services restart alone, never stopped ahead of their turn."""
+        return service.name not in REGISTRY_SERVICES and service.name not in self.protected \
+            and not self._blocked_by(service, failed, "restarted")
+
+    def _stop_ahead(self, service):
+        """(state before, when the restart began): the first half of a restart, while the level
+        before restarts; its second half is a start once that level answers."""
+        started = self.clock()
+        executor = self.executors[service.executor]
+        before = executor.state(service.target)
+        if before == "running":
+            executor.stop(service.target, timeout=self.stop_timeout)
+        return before, started
+
+    def _skipped(self, service, state, blocked, stopped_ahead):
+        result = self._result(service, skipped="not %s: %s failed" % (
+            "started" if state != "stopped" else "stopped", blocked))
+        if stopped_ahead is not None:  # stopped for a restart that can no longer complete
+            try:
+                result["before"], _started = stopped_ahead.result()
+                result["after"] = self.executors[service.executor].state(service.target)
+                result["changed"] = result["after"] != result["before"]
+            except EdgeXError as exc:
+                result["error"] = str(exc)
+        return result
+
+    def _act(self, service, state, stopped_ahead=None):
+        """Brings one service to ``state``; ``stopped_ahead``: the Future of the stop half of its
+        restart, which then completes with a start."""
         started = self.clock()
         executor = self.executors[service.executor]
         result = self._result(service)
         try:
-            before = executor.state(service.target)
+            if stopped_ahead is not None:
+                before, started = stopped_ahead.result()
+            else:
+                before = executor.state(service.target)
             result["before"] = before
             if before == "absent":
                 raise ExecutorError("%s executor: %s does not exist on this host" % (service.executor, service.target))
@@ -213,7 +251,7 @@ class BatchControl(object):
                     if act else before
                 return result
             if act:
-                if state == "started":
+                if state == "started" or stopped_ahead is not None:
                     executor.start(service.target)
                 elif state == "stopped":
                     executor.stop(service.target, timeout=self.stop_timeout)
@@ -233,12 +271,23 @@ class BatchControl(object):
         return result
 
     def _settle(self, service, executor, state, one_shot):
-        """Wait until the service is where ``state`` wants it, bounded by wait_timeout. Polls
-        fast at first (a restarted service binds its port within tens of milliseconds)."""
+        """Wait until the service is where ``state`` wants it, bounded by wait_timeout.
+
+        One that should answer is probed every FAST_POLL seconds (a refused connect costs next
+        to nothing, and a restarted service binds its port within tens of milliseconds); its
+        executor state is read every poll_interval, to notice one that crashed, and once more
+        when the probe answers, to confirm it is this service that does."""
         deadline = self.clock() + self.wait_timeout
-        pause = min(0.02, self.poll_interval)
+        probing = state != "stopped" and self.wait
+        next_read = self.clock()
         while True:
+            answered = probing and self.probe(service)
+            now = self.clock()
+            if not (answered or now >= next_read):
+                self.sleep(FAST_POLL)
+                continue
             current = executor.state(service.target)
+            next_read = now + self.poll_interval
             if state == "stopped":
                 if current in ("stopped", "absent"):
                     return current
@@ -246,14 +295,14 @@ class BatchControl(object):
                 raise ExecutorError("%s %s failed after %s" % (service.executor, service.target, ACTIONS[state]))
             elif one_shot and current == "stopped":
                 return current
-            elif current == "running" and (not self.wait or self.probe(service)):
+            elif current == "running" and (answered or not self.wait):
                 return current
-            if not self.wait and state != "stopped":
+            if state != "stopped" and not self.wait:
                 return current
-            if self.clock() >= deadline:
+            if now >= deadline:
                 what = "stop" if state == "stopped" else ("answer on %s:%s%s" % (
                     service.address, service.port, service.health_path or "") if current == "running" else "run")
                 raise ExecutorError("%s did not %s within %.0fs (state %s)"
                                     % (service.name, what, self.wait_timeout, current))
-            self.sleep(pause)
-            pause = min(pause * 2, self.poll_interval)
+            # something else answers while the executor says otherwise: no faster than the reads
+            self.sleep(self.poll_interval if answered or not probing else FAST_POLL)

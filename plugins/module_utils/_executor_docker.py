@@ -3,30 +3,44 @@
 # Apache License 2.0 (see LICENSE)
 """The docker executor: EdgeX services as plain containers, target = container name.
 
-Talks to the engine through the Docker SDK for Python (``docker``), which honours
-DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH like the docker CLI does.
+Starts, stops and restarts through the Docker SDK for Python (``docker``), which honours
+DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH like the docker CLI does. Container
+state is read with ``_docker_socket`` when the engine is a local unix socket, so a run that
+finds nothing to change never imports the SDK; over tcp:// or ssh:// the SDK reads it too.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
 import threading
 
 from ._common import ExecutorError
+from ._docker_socket import EngineSocket, EngineSocketError, local_socket_path
 from ._executor import Executor, container_state, validate_container_name
 
-try:
-    import docker
-    from docker.errors import APIError, DockerException, NotFound
-    from requests.exceptions import RequestException
-
-    HAS_DOCKER = True
-    DOCKER_IMPORT_ERROR = None
-except ImportError as exc:
-    HAS_DOCKER = False
-    DOCKER_IMPORT_ERROR = str(exc)
-
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
+
+
+def _sdk():
+    """(docker, NotFound, APIError, the SDK's and requests' base exceptions), imported on first use."""
+    try:
+        import docker
+        from docker.errors import APIError, DockerException, NotFound
+        from requests.exceptions import RequestException
+    except ImportError as exc:
+        raise _sdk_missing(exc) from None
+    return docker, NotFound, APIError, (DockerException, RequestException)
+
+
+def _sdk_missing(cause):
+    return ExecutorError("docker executor needs the Docker SDK for Python on this host (pip install docker): %s"
+                         % cause)
+
+
+class NoSuchContainer(ExecutorError):
+    pass
 
 
 class DockerExecutor(Executor):
@@ -34,14 +48,16 @@ class DockerExecutor(Executor):
 
     def __init__(self, runner=None, docker_host=None, stop_timeout=10, api_timeout=60):
         super().__init__(runner)
-        if not HAS_DOCKER:
-            raise ExecutorError("docker executor needs the Docker SDK for Python on this host "
-                                "(pip install docker): %s" % DOCKER_IMPORT_ERROR)
+        # Checked now, imported when first needed: a missing SDK fails every run, not only those that act.
+        if importlib.util.find_spec("docker") is None:
+            raise _sdk_missing("No module named 'docker'")
         self.docker_host = docker_host
         self.stop_timeout = stop_timeout
         self.api_timeout = api_timeout
         self._client = None
         self._client_lock = threading.Lock()  # services of a level are acted on concurrently
+        socket_path = local_socket_path(self.daemon_address)
+        self._socket = EngineSocket(socket_path, timeout=api_timeout) if socket_path else None
 
     @property
     def daemon_address(self):
@@ -53,6 +69,7 @@ class DockerExecutor(Executor):
     @property
     def client(self):
         """Connected on first use: version negotiation is the first call that needs the daemon."""
+        docker, _not_found, _api_error, unreachable = _sdk()
         with self._client_lock:
             if self._client is None:
                 environment = dict(os.environ)
@@ -60,7 +77,7 @@ class DockerExecutor(Executor):
                     environment["DOCKER_HOST"] = self.docker_host
                 try:
                     self._client = docker.from_env(environment=environment, timeout=self.api_timeout)
-                except (DockerException, RequestException) as exc:
+                except unreachable as exc:
                     raise self._unreachable(exc) from None
         return self._client
 
@@ -68,28 +85,44 @@ class DockerExecutor(Executor):
         return validate_container_name(target)
 
     def _call(self, action, target, function, *args, **kwargs):
-        """Run one SDK call; NotFound propagates, everything else becomes an ExecutorError."""
+        """Run one SDK call on ``target``; no such container and every other failure become an ExecutorError."""
+        _docker, not_found, api_error, unreachable = _sdk()
         try:
             return function(*args, **kwargs)
-        except NotFound:
-            raise
-        except APIError as exc:
+        except not_found:
+            raise NoSuchContainer("%s executor cannot %s %s: no such container" % (self.name, action, target)) from None
+        except api_error as exc:
             raise self.error(action, target, exc.explanation or exc) from None
-        except (DockerException, RequestException) as exc:
+        except unreachable as exc:
             raise self._unreachable(exc) from None
 
-    def _container(self, action, target):
+    def _inspect(self, target):
+        """The engine's inspect of ``target``, None when there is no such container."""
         validate_container_name(target)
+        if self._socket is None:
+            try:
+                return self._call("read the state of", target, self.client.api.inspect_container, target)
+            except NoSuchContainer:
+                return None
         try:
-            return self._call(action, target, self.client.containers.get, target)
-        except NotFound:
-            raise self.error(action, target, "no such container") from None
+            status, body = self._socket.get("/containers/%s/json" % target)
+        except EngineSocketError as exc:
+            raise self._unreachable(exc) from None
+        if status == 404:
+            return None
+        try:
+            answer = json.loads(body.decode("utf-8"))
+        except ValueError:
+            answer = None
+        if status == 200 and isinstance(answer, dict):
+            return answer
+        message = answer.get("message") if isinstance(answer, dict) else None
+        raise self.error("read the state of", target, message or "the engine answered %d with %s" % (
+            status, "something that is not a container inspect" if status == 200 else "no message"))
 
     def details(self, target):
-        validate_container_name(target)
-        try:
-            attrs = self._call("read the state of", target, self.client.api.inspect_container, target)
-        except NotFound:
+        attrs = self._inspect(target)
+        if attrs is None:
             return {"state": "absent", "target": target, "raw": None, "started_at": None, "pid": None,
                     "exit_code": None}
         st = attrs.get("State", {})
@@ -111,20 +144,18 @@ class DockerExecutor(Executor):
         }
 
     def start(self, target):
-        container = self._container("start", target)
         # `docker start` refuses a paused container; unpausing is what "start" means there.
-        if container.status == "paused":
-            self._call("start", target, container.unpause)
-        else:
-            self._call("start", target, container.start)
+        paused = self.details(target)["raw"] == "paused"
+        api = self.client.api
+        self._call("start", target, api.unpause if paused else api.start, target)
 
     def stop(self, target, timeout=None):
-        container = self._container("stop", target)
-        self._call("stop", target, container.stop, timeout=self._timeout(timeout))
+        validate_container_name(target)
+        self._call("stop", target, self.client.api.stop, target, timeout=self._timeout(timeout))
 
     def restart(self, target, timeout=None):
-        container = self._container("restart", target)
-        self._call("restart", target, container.restart, timeout=self._timeout(timeout))
+        validate_container_name(target)
+        self._call("restart", target, self.client.api.restart, target, timeout=self._timeout(timeout))
 
     def _timeout(self, timeout):
         return int(self.stop_timeout if timeout is None else timeout)

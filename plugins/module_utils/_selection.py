@@ -10,7 +10,6 @@ import os
 
 from ._common import EdgeXError, registry_argument_spec, validate_name
 from ._executor import EXECUTORS, default_target, get_executor
-from ._health import check_services
 from ._manifest import ManifestStore
 from ._registry import overlay_manifest
 
@@ -95,12 +94,3 @@ class Executors(dict):
         """running|stopped|absent|failed."""
         executor, target = self.for_service(service)
         return executor.state(target)
-
-
-def check_health(services, source, executors, probe_timeout, max_workers=32):
-    """HealthResults of ``services`` with their executors' states; ``source``: the Discovery's."""
-    services = list(services)
-    for name in {s.executor or executors.default for s in services}:
-        executors.named(name)  # made before the probes run concurrently: one client per executor
-    return check_services(services, timeout=probe_timeout, max_workers=max_workers,
-                          executor_state=executors.state, registry_source=source)

@@ -188,7 +188,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._common import EdgeXError
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._health import SELF_ENTRY
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._health import SELF_ENTRY, check_health
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._manifest import ManifestRegistry
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._module import registry_settings
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry import open_registry
@@ -208,7 +208,6 @@ from ansible_collections.edgex.sysmgmt.plugins.module_utils._remediation import 
 )
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._selection import (
     Executors,
-    check_health,
     executor_options,
     gateway_argument_spec,
     manifest_for,

@@ -240,7 +240,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._common import EdgeXError
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._control import BatchControl, ControlError, plan
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._health import wait_until_healthy
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._health import check_health, wait_until_healthy
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._module import (
     discover_for_module,
     discovery_facts,
@@ -262,7 +262,6 @@ from ansible_collections.edgex.sysmgmt.plugins.module_utils._remediation import 
 )
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._selection import (
     Executors,
-    check_health,
     executor_options,
     gateway_argument_spec,
     manifest_for,

@@ -21,10 +21,15 @@ description:
     message bus, config bootstrap, core-metadata, core, support, device and app services, UI).
     O(state=started) starts level by level and waits for each level to answer on its health
     endpoint (or to run) before the next; O(state=stopped) runs the levels in reverse;
-    O(state=restarted) restarts in start order with the registry and O(protected) services last,
-    so a run never cuts the branch it sits on.
-  - If a service fails, the services that depend on it are not started, the task fails with the
-    per-service results so far, and a re-run converges.
+    O(state=restarted) goes in start order too. The first level restarts while the next one is
+    stopped, and each later level starts once the level before it answers, while the one after
+    it is stopped in turn. So nothing starts before what it depends on answers, and a restart
+    of all costs about one restart plus one start per level. The registry and O(protected)
+    services restart last, by themselves, and are never stopped ahead of their turn, so a run
+    never cuts the branch it sits on.
+  - If a service fails, the services that depend on it are not started (after a failed restart
+    they stay stopped, and their result says so), the task fails with the per-service results
+    so far, and a re-run converges.
 author:
   - edgex.sysmgmt maintainers (@edgex-sysmgmt)
 extends_documentation_fragment:
@@ -133,7 +138,8 @@ services:
       description: Whether this service was (or would be) started, stopped or restarted.
       type: bool
     elapsed:
-      description: Seconds spent on this service, waiting included.
+      description: Seconds spent on this service, waiting included (for a restart, from the
+        stop that ran while the level before restarted to the service answering).
       type: float
     error:
       description: Why it failed.

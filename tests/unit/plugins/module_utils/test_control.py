@@ -37,7 +37,7 @@ class FakeExecutor(object):
 
     def restart(self, target, timeout=None):
         self._record("restart", target)
-        self.states[target] = "running"
+        self.states[target] = "failed" if target in self.fail_start else "running"
 
 
 def service(name, deps=(), executor="docker"):
@@ -78,14 +78,57 @@ def test_stop_runs_in_reverse_registry_last():
     assert order.index("edgex-device-virtual") < order.index("edgex-core-data") < order.index("edgex-core-metadata")
 
 
-def test_restart_puts_registry_and_protected_last():
+def test_restart_puts_registry_and_protected_last_and_never_stops_them_ahead():
     fake = FakeExecutor({"edgex-" + s.name: "running" for s in STACK})
     batch = control(fake, protected=["support-notifications"])
     assert batch.levels(STACK, "restarted")[-1] == ["consul", "support-notifications"]
     results = batch.run(STACK, "restarted")
     assert all(r["changed"] for r in results)
-    last_two = sorted(t for a, t in fake.actions[-2:])
-    assert last_two == ["edgex-consul", "edgex-support-notifications"]
+    assert sorted(fake.actions[-2:]) == [("restart", "edgex-consul"), ("restart", "edgex-support-notifications")]
+
+
+def test_restart_stops_the_next_level_meanwhile_and_starts_it_once_the_level_answers():
+    fake = FakeExecutor({"edgex-" + s.name: "running" for s in STACK})
+    answering = set()
+
+    def probe(service):
+        answering.add(service.name)
+        return True
+
+    def start(target, _start=fake.start):
+        # core-data depends on core-metadata: it may only start once core-metadata answered.
+        assert target != "edgex-core-data" or "core-metadata" in answering
+        _start(target)
+
+    fake.start = start
+    batch = control(fake, probe=probe)
+    levels = batch.levels(STACK, "restarted")
+    assert levels == [["database"], ["core-metadata"], ["core-data"], ["support-notifications"], ["device-virtual"],
+                      ["consul"]]
+    results = {r["name"]: r for r in batch.run(STACK, "restarted")}
+    actions = fake.actions
+    # The first level restarts; every later one is stopped while the level before restarts, then started.
+    assert [a for a, t in actions if t == "edgex-database"] == ["restart"]
+    for name in ("core-metadata", "support-notifications", "core-data", "device-virtual"):
+        assert [a for a, t in actions if t == "edgex-" + name] == ["stop", "start"], name
+    assert actions.index(("stop", "edgex-core-data")) < actions.index(("start", "edgex-core-metadata"))
+    assert actions.index(("start", "edgex-core-metadata")) < actions.index(("start", "edgex-core-data"))
+    assert (results["core-data"]["before"], results["core-data"]["after"]) == ("running", "running")
+    assert all(r["changed"] for r in results.values())
+
+
+def test_a_failed_restart_leaves_what_depends_on_it_stopped_and_says_so():
+    fake = FakeExecutor({"edgex-" + s.name: "running" for s in STACK}, fail_start=["edgex-core-metadata"])
+    with pytest.raises(ControlError) as info:
+        control(fake).run(STACK, "restarted")
+    by_name = {r["name"]: r for r in info.value.results}
+    assert "core-metadata" in by_name["core-metadata"]["error"]
+    core_data = by_name["core-data"]  # stopped while core-metadata restarted, then not started
+    assert core_data["skipped"] == "not started: core-metadata failed"
+    assert (core_data["before"], core_data["after"], core_data["changed"]) == ("running", "stopped", True)
+    assert by_name["device-virtual"]["skipped"] == "not started: core-data failed"
+    assert ("start", "edgex-core-data") not in fake.actions
+    assert by_name["support-notifications"]["after"] == "running"  # independent of the failure
 
 
 def test_a_failed_start_skips_dependents_and_names_them():

@@ -1,4 +1,4 @@
-"""_health: probes against tiny in-process HTTP servers, verdict rules, concurrency, waiting."""
+"""_probe and _health: probes against tiny in-process HTTP servers, verdict rules, concurrency, waiting."""
 
 import json
 import socket
@@ -10,13 +10,12 @@ import pytest
 
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._common import ExecutorError
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._health import (
-    Probe,
     check_services,
     judge,
-    probe_ping,
     summary,
     wait_until_healthy,
 )
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._probe import Probe, probe_ping
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry import ServiceRecord
 
 PING = "/api/v3/ping"

@@ -1,0 +1,65 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) edgex.sysmgmt contributors
+# Apache License 2.0 (see LICENSE)
+"""Read-only Docker Engine API calls over the engine's local unix socket, with the standard library.
+
+The docker executor reads container state on every run, most often to find that nothing has
+to change. Through the Docker SDK that costs importing it with requests and urllib3 (about
+60 ms, more than the rest of the module) and a version round trip; here it costs one connect
+per request. Everything that changes a container still goes through the SDK.
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+
+UNIX_SCHEME = "unix://"
+
+
+def local_socket_path(base_url):
+    """The socket path of a ``unix://`` engine address, else None (tcp://, ssh://: SDK only)."""
+    if base_url and base_url.startswith(UNIX_SCHEME):
+        return base_url[len(UNIX_SCHEME):] or None
+    return None
+
+
+class EngineSocketError(Exception):
+    """The engine did not answer (no socket, refused, permission, time-out, not HTTP)."""
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path, timeout):
+        http.client.HTTPConnection.__init__(self, "localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self._path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+class EngineSocket(object):
+    """GET requests to the Engine API at ``path`` (unversioned URLs: the engine's own API version)."""
+
+    def __init__(self, path, timeout=60.0):
+        self.path = path
+        self.timeout = timeout
+
+    def get(self, url):
+        """(HTTP status, body bytes); raises EngineSocketError when nobody answers."""
+        connection = _UnixConnection(self.path, self.timeout)
+        try:
+            connection.request("GET", url, headers={"Accept": "application/json"})
+            response = connection.getresponse()
+            body = response.read()
+        except (OSError, http.client.HTTPException) as exc:
+            raise EngineSocketError(getattr(exc, "strerror", None) or str(exc) or type(exc).__name__) from None
+        finally:
+            connection.close()
+        return response.status, body
