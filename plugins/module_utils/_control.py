@@ -129,7 +129,7 @@ class BatchControl(object):
         results = {}
         failed = set()
         stopped_ahead = {}  # name -> Future of its stop, run while the level before it restarts
-        with ThreadPoolExecutor(max_workers=min(32, len(services))) as pool:
+        with ThreadPoolExecutor(max_workers=max(1, min(32, len(services)))) as pool:
             for index, level in enumerate(levels):
                 runnable = []
                 for name in level:

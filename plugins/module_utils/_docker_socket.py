@@ -11,10 +11,14 @@ per request. Everything that changes a container still goes through the SDK.
 
 from __future__ import annotations
 
-import http.client
 import socket
+import time
+
+from ._http import AnswerError, http_get
 
 UNIX_SCHEME = "unix://"
+# A container inspect is a few kB; this bounds a misbehaving peer, not a real answer.
+MAX_ANSWER = 16 * 1024 * 1024
 
 
 def local_socket_path(base_url):
@@ -28,22 +32,6 @@ class EngineSocketError(Exception):
     """The engine did not answer (no socket, refused, permission, time-out, not HTTP)."""
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path, timeout):
-        http.client.HTTPConnection.__init__(self, "localhost", timeout=timeout)
-        self._path = path
-
-    def connect(self):
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self._path)
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
-
-
 class EngineSocket(object):
     """GET requests to the Engine API at ``path`` (unversioned URLs: the engine's own API version)."""
 
@@ -53,13 +41,14 @@ class EngineSocket(object):
 
     def get(self, url):
         """(HTTP status, body bytes); raises EngineSocketError when nobody answers."""
-        connection = _UnixConnection(self.path, self.timeout)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            connection.request("GET", url, headers={"Accept": "application/json"})
-            response = connection.getresponse()
-            body = response.read()
-        except (OSError, http.client.HTTPException) as exc:
+            sock.settimeout(self.timeout)
+            sock.connect(self.path)
+            return http_get(sock, "docker", url, time.monotonic() + self.timeout, MAX_ANSWER)
+        except socket.timeout:
+            raise EngineSocketError("no answer within %ss" % self.timeout) from None
+        except (OSError, AnswerError) as exc:
             raise EngineSocketError(getattr(exc, "strerror", None) or str(exc) or type(exc).__name__) from None
         finally:
-            connection.close()
-        return response.status, body
+            sock.close()

@@ -10,8 +10,6 @@ bytes cannot hold a probe beyond its timeout.
 
 from __future__ import annotations
 
-import http.client
-import io
 import json
 import re
 import socket
@@ -20,6 +18,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ._edgex import default_health_path
+from ._http import AnswerError, http_get
 
 # The EdgeX common-API ping, also as v2 or behind an API-gateway prefix (/core-data/api/v3/ping).
 EDGEX_PING = re.compile(r"/api/v\d+/ping$")
@@ -40,63 +39,6 @@ class Probe:
     error: Optional[str] = None
 
 
-class _DeadlineReader(io.RawIOBase):
-    def __init__(self, sock):
-        io.RawIOBase.__init__(self)
-        self._sock = sock
-
-    def readable(self):
-        return True
-
-    def readinto(self, buffer):
-        return self._sock.recv_into(buffer)
-
-
-class _DeadlineSocket(object):
-    """A connected socket whose sends and receives share what is left of one deadline.
-
-    A plain socket timeout restarts on every receive, so a server that trickles bytes
-    could hold a probe far beyond its timeout.
-    """
-
-    def __init__(self, sock, deadline):
-        self._sock = sock
-        self._deadline = deadline
-
-    def _arm(self):
-        remaining = self._deadline - time.monotonic()
-        if remaining <= 0:
-            raise socket.timeout("deadline passed")
-        self._sock.settimeout(remaining)
-
-    def sendall(self, data):
-        self._arm()
-        self._sock.sendall(data)
-
-    def recv_into(self, buffer):
-        self._arm()
-        return self._sock.recv_into(buffer)
-
-    def makefile(self, mode="rb", *args, **kwargs):
-        return io.BufferedReader(_DeadlineReader(self))
-
-    def close(self):
-        self._sock.close()
-
-
-class _DeadlineConnection(http.client.HTTPConnection):
-    """http.client without proxies (a gateway's loopback ports must not go through one),
-    with the connect bounded by the time left and the socket wrapped to keep the deadline."""
-
-    def __init__(self, host, port, deadline):
-        http.client.HTTPConnection.__init__(self, host, port, timeout=max(deadline - time.monotonic(), 0.001))
-        self._deadline = deadline
-
-    def connect(self):
-        http.client.HTTPConnection.connect(self)
-        self.sock = _DeadlineSocket(self.sock, self._deadline)
-
-
 def _url_host(address):
     return "[%s]" % address if ":" in address else address
 
@@ -108,10 +50,8 @@ def _elapsed_ms(started):
 def _describe(exc):
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused"
-    if isinstance(exc, http.client.RemoteDisconnected):
-        return "connection closed without an answer"
-    if isinstance(exc, http.client.BadStatusLine):
-        return "not an HTTP answer"
+    if isinstance(exc, AnswerError):
+        return str(exc)
     if isinstance(exc, socket.gaierror):
         return "cannot resolve the address (%s)" % (exc.strerror or exc)
     if isinstance(exc, OSError) and exc.strerror:
@@ -138,20 +78,19 @@ def _probe_http(service, path, timeout):
     what = "ping" if EDGEX_PING.search(path) else "GET %s" % path
     url = "http://%s:%d%s" % (_url_host(service.address), service.port, path)
     started = time.monotonic()
-    connection = _DeadlineConnection(service.address, service.port, started + timeout)
+    deadline = started + timeout
     try:
-        connection.request("GET", path, headers={"Accept": "application/json", "Connection": "close"})
-        response = connection.getresponse()
-        body = response.read(MAX_BODY + 1)
+        # no proxies: a gateway's loopback ports must not go through one
+        sock = socket.create_connection((service.address, service.port), timeout=timeout)
+        status, body = http_get(sock, "%s:%d" % (_url_host(service.address), service.port), path, deadline,
+                                MAX_BODY)
     except socket.timeout:
         return Probe("http", url, error="%s timed out after %ss" % (what, float(timeout)))
-    except (OSError, http.client.HTTPException) as exc:
+    except (OSError, AnswerError) as exc:
         return Probe("http", url, error="%s failed: %s" % (what, _describe(exc)))
-    finally:
-        connection.close()
-    probe = Probe("http", url, http_status=response.status, latency_ms=_elapsed_ms(started))
-    if not 200 <= response.status < 300:
-        probe.error = "%s answered %d" % (what, response.status)
+    probe = Probe("http", url, http_status=status, latency_ms=_elapsed_ms(started))
+    if not 200 <= status < 300:
+        probe.error = "%s answered %d" % (what, status)
     elif what == "ping":
         probe.error = _ping_answer_error(body, service.name)
     probe.ok = probe.error is None

@@ -28,7 +28,7 @@ encoding/json ignores the ",inline" tag on a named field): interval, path and ty
 inline in the registration are refused with 400, as real keeper does.
 
 Not keeper (test control), under /_emulator/:
-  POST /_emulator/fault        {"mode": "ok"|"error500"|"garbage"|"slow", "delay": s}
+  POST /_emulator/fault        {"mode": null|"slow"|"500"|"garbage", "delay": s}
   GET  /_emulator/stats        {"requests": N, "by_path": {...}} (keeper requests only)
   POST /_emulator/stats/reset
 
@@ -181,7 +181,7 @@ class State(object):
         self.runners = {}  # serviceId -> HealthRunner
         self.data_file = data_file
         self.request_timeout = request_timeout
-        self.fault = {"mode": "ok", "delay": 0.0}
+        self.fault = {"mode": None, "delay": 0.0}
         self.stats = RequestStats()
         if data_file and os.path.exists(data_file):
             with open(data_file) as handle:
@@ -449,10 +449,10 @@ def make_handler(state):
             with state.lock:
                 fault = dict(state.fault)
             try:
-                if self.route_path.startswith(API_BASE + "/") and fault["mode"] != "ok":
+                if self.route_path.startswith(API_BASE + "/") and fault["mode"]:
                     if fault["mode"] == "slow":
                         time.sleep(fault["delay"] or 5.0)
-                    elif fault["mode"] == "error500":
+                    elif fault["mode"] == "500":
                         self._body()
                         raise APIError(500, "emulated failure")
                     elif fault["mode"] == "garbage":
@@ -590,8 +590,8 @@ def make_handler(state):
         @route("POST", r"/_emulator/fault")
         def control_fault(self):
             body = self._control_body()
-            mode = body.get("mode") or "ok"
-            if mode not in ("ok", "error500", "garbage", "slow"):
+            mode = body.get("mode") or None
+            if mode not in (None, "slow", "500", "garbage"):
                 raise APIError(400, "unknown fault mode %r" % mode)
             with state.lock:
                 state.fault = {"mode": mode, "delay": float(body.get("delay") or 0)}

@@ -149,6 +149,11 @@ def test_a_service_that_never_answers_fails_after_the_wait():
         control(fake, probe=lambda s: False).run([service("core-data")], "started")
 
 
+@pytest.mark.parametrize("state", ["started", "stopped", "restarted"])
+def test_nothing_selected_is_nothing_done(state):
+    assert control(FakeExecutor({})).run([], state) == []
+
+
 def test_check_mode_acts_on_nothing():
     fake = FakeExecutor({"edgex-" + s.name: "stopped" for s in STACK})
     results = control(fake, check_mode=True).run(STACK, "started")

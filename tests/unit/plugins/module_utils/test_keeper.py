@@ -168,7 +168,7 @@ def test_stopped_keeper_is_unavailable_naming_endpoint_and_route(keeper):
 
 
 def test_500_is_unavailable_with_keepers_message(keeper):
-    keeper.fault("error500")
+    keeper.fault("500")
     with pytest.raises(RegistryUnavailableError) as err:
         KeeperRegistry(keeper.settings()).discover()
     assert str(err.value) == "core-keeper at %s failed GET /api/v3/registry/all: 500 emulated failure" % keeper.url
