@@ -19,8 +19,9 @@ from typing import List, Optional
 from ._common import EdgeXError, ExecutorError, validate_name
 from ._edgex import ONE_SHOT_SERVICES, REGISTRY_SERVICES
 from ._executor import default_target
-from ._probe import probe_ping
 from ._ordering import restart_levels, start_levels, stop_levels
+from ._probe import probe_ping
+from ._selection import requested, services_named
 
 ACTIONS = {"started": "start", "stopped": "stop", "restarted": "restart"}
 # Seconds between probes of a service that should come up (see BatchControl._settle).
@@ -48,40 +49,19 @@ class Planned:
     depends_on: List[str] = field(default_factory=list)
 
 
-def plan(discovery, manifest_discovery, node, names, default_executor="docker", project=None):
-    """The services of ``node`` to act on.
-
-    ``names`` is a list of service keys or ["all"]. A registry entry wins for address/port;
-    the manifest supplies executor/target/depends_on/health and the services that are
-    deployed but not registered right now. Unknown names raise an error listing the known ones.
-    """
-    known = {}
-    for record in (manifest_discovery.services_on(node) if manifest_discovery else []):
-        known[record.name] = record
-    live = {} if discovery.source == "manifest" else {r.name: r for r in discovery.services_on(node)}
-    node_address = next((n.address for n in discovery.nodes if n.name == node), None)
-    if node_address is None and manifest_discovery:
-        node_address = next((n.address for n in manifest_discovery.nodes if n.name == node), None)
-    available = sorted(set(known) | set(live))
-    if names == ["all"]:
-        names = available
-    unknown = sorted(set(names) - set(available))
-    if unknown:
-        raise EdgeXError("unknown service%s %s on %s (known there: %s)" % (
-            "s" if len(unknown) > 1 else "", ", ".join(unknown), node, ", ".join(available) or "none"))
+def plan(discovery, manifest, node, names, default_executor="docker", project=None):
+    """The services of ``node`` to act on, as ``_selection.services_named`` finds them (``names``:
+    service keys or ["all"]), with the executor and target to act through: the manifest's, else
+    ``default_executor`` and its default target."""
     planned = []
-    for name in names:
-        validate_name(name)
-        deployed, registered = known.get(name), live.get(name)
-        source = deployed or registered
-        executor = (deployed.executor if deployed else None) or default_executor
-        target = (deployed.target if deployed else None) or default_target(name, executor, project)
+    for service in services_named(discovery, manifest, node, requested(names)):
+        validate_name(service.name)  # "all" takes the registry's names as they come
+        executor = service.executor or default_executor
         planned.append(Planned(
-            name=name, executor=executor, target=target,
-            address=(registered.address if registered else None) or source.address or node_address,
-            port=(registered.port if registered else None) or source.port,
-            health_path=deployed.health_path if deployed else None,
-            depends_on=list(deployed.depends_on if deployed else []),
+            name=service.name, executor=executor,
+            target=service.target or default_target(service.name, executor, project),
+            address=service.address, port=service.port, health_path=service.health_path,
+            depends_on=list(service.depends_on),
         ))
     return planned
 

@@ -125,9 +125,10 @@ class Registry(object):
 def overlay_manifest(discovery, manifest):
     """A live Discovery's services completed by the manifest (``manifest``: its Discovery).
 
-    Registered services get executor/target/depends_on/health from their manifest entry;
-    manifest services of the live nodes that are not registered (stopped: EdgeX deregisters
-    on a clean stop) are added with ``registered=False``. Returns a new list.
+    Registered services get executor/target/depends_on/health from their manifest entry (and
+    its address and port when the registration has none); manifest services of the live nodes
+    that are not registered (stopped: EdgeX deregisters on a clean stop) are added with
+    ``registered=False``. Returns a new list.
     """
     if manifest is None or discovery.source == "manifest":
         return list(discovery.services)
@@ -138,7 +139,8 @@ def overlay_manifest(discovery, manifest):
         if entry is not None:
             live = replace(live, executor=live.executor or entry.executor, target=live.target or entry.target,
                            depends_on=live.depends_on or list(entry.depends_on),
-                           health_path=live.health_path or entry.health_path)
+                           health_path=live.health_path or entry.health_path,
+                           address=live.address or entry.address, port=live.port or entry.port)
         services.append(live)
     registered = {(s.node, s.name) for s in discovery.services}
     live_nodes = {n.name for n in discovery.nodes}

@@ -7,6 +7,7 @@ executors say, and their health: what a module acting on a gateway's services st
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 from ._common import EdgeXError, registry_argument_spec, validate_name
 from ._executor import EXECUTORS, default_target, get_executor
@@ -42,13 +43,16 @@ def manifest_for(settings, discovery):
 
 def node_services(discovery, manifest, node):
     """The ServiceRecords of ``node``: registered ones completed by the manifest, deployed but
-    unregistered ones added. An unknown node raises, listing the known ones."""
-    services = overlay_manifest(discovery, manifest)
-    known_nodes = {n.name for n in discovery.nodes} | {s.node for s in services}
-    if node not in known_nodes:
+    unregistered ones added, also on a node the registry does not know at all (core-keeper
+    knows no gateway whose services are all stopped). An unknown node raises, listing the known ones."""
+    live_nodes = {n.name for n in discovery.nodes} | {s.node for s in discovery.services}
+    if node in live_nodes:
+        return [s for s in overlay_manifest(discovery, manifest) if s.node == node]
+    deployed_nodes = ({n.name for n in manifest.nodes} | {s.node for s in manifest.services}) if manifest else set()
+    if node not in deployed_nodes:
         raise EdgeXError("node %s not known to the %s registry; known nodes: %s"
-                         % (node, discovery.source, ", ".join(sorted(known_nodes)) or "none"))
-    return [s for s in services if s.node == node]
+                         % (node, discovery.source, ", ".join(sorted(live_nodes | deployed_nodes)) or "none"))
+    return [replace(s, registered=False) for s in manifest.services_on(node)]
 
 
 def pick(services, names):
@@ -58,6 +62,17 @@ def pick(services, names):
     names = [validate_name(n) for n in dict.fromkeys(names)]
     present = {s.name for s in services}
     return [s for s in services if s.name in names], [n for n in names if n not in present]
+
+
+def services_named(discovery, manifest, node, names):
+    """``pick`` from ``node_services``; a name the node does not have raises, listing those it has."""
+    on_node = node_services(discovery, manifest, node)
+    services, missing = pick(on_node, names)
+    if missing:
+        raise EdgeXError("unknown service%s %s on node %s in the %s registry; known there: %s" % (
+            "s" if len(missing) > 1 else "", ", ".join(missing), node, discovery.source,
+            ", ".join(sorted({s.name for s in on_node})) or "none"))
+    return services
 
 
 def requested(names):

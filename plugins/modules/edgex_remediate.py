@@ -268,6 +268,7 @@ from ansible_collections.edgex.sysmgmt.plugins.module_utils._selection import (
     node_services,
     pick,
     requested,
+    services_named,
 )
 
 
@@ -394,12 +395,7 @@ def main():
     try:
         discovery = discover_for_module(module, settings)
         manifest = manifest_for(settings, discovery)
-        on_node = node_services(discovery, manifest, params["node"])
-        services, missing = pick(on_node, names)
-        if missing:
-            module.fail_json(msg="unknown service%s %s on node %s in the %s registry; known there: %s" % (
-                "s" if len(missing) > 1 else "", ", ".join(missing), params["node"], discovery.source,
-                ", ".join(sorted({s.name for s in on_node})) or "none"), **discovery_facts(discovery))
+        services = services_named(discovery, manifest, params["node"], names)
         executors = Executors(params["executor"], executor_options(params))
         results = check_health(services, discovery.source, executors, params["probe_timeout"])
         run = Remediation(module, settings, discovery, manifest, executors, results, names)

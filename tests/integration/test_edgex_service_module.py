@@ -128,7 +128,8 @@ def test_a_failed_start_leaves_dependents_alone_and_a_rerun_converges(deployment
 def test_hostile_and_unknown_names_fail_before_any_command(deployment, tmp_path):
     hostile = control(tmp_path, deployment, "stopped", names=["core-data; docker rm -f edgex-redis"])
     assert hostile.returncode != 0
-    assert "unknown service" in hostile.task()["msg"] or "invalid" in hostile.task()["msg"]
+    assert hostile.task()["msg"].startswith("invalid service name 'core-data; docker rm -f edgex-redis'")
     unknown = control(tmp_path, deployment, "stopped", names=["core-dta"])
-    assert "unknown service core-dta on %s (known there: core-data, core-metadata" % GATEWAY in unknown.task()["msg"]
+    assert unknown.task()["msg"] == ("unknown service core-dta on node %s in the manifest registry; known there: "
+                                     "core-data, core-metadata, database, device-virtual" % GATEWAY)
     assert all(inspect(v)["Running"] for v in targets(deployment).values())

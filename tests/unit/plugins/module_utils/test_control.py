@@ -178,26 +178,43 @@ def discovery(source, services, nodes=(("gw1", "127.0.0.1"),)):
 
 def test_plan_joins_registry_and_manifest():
     live = discovery("consul", [ServiceRecord("core-data", "gw1", address="127.0.0.1", port=59999),
-                                ServiceRecord("app-custom", "gw1", address="127.0.0.1", port=59711)])
-    manifest = discovery("manifest", [
-        ServiceRecord("core-data", "gw1", port=59880, executor="compose", target="edgex/core-data",
-                      depends_on=["database"], health_path="/api/v3/ping"),
-        ServiceRecord("database", "gw1", port=6379, executor="docker", target="edgex-redis"),
+                                ServiceRecord("app-custom", "gw1", address="127.0.0.1", port=59711),
+                                ServiceRecord("core-command", "gw1", address="127.0.0.1")])
+    manifest = discovery("manifest", [  # services carry their host's address, as the manifest's to_discovery gives
+        ServiceRecord("core-data", "gw1", address="127.0.0.1", port=59880, executor="compose",
+                      target="edgex/core-data", depends_on=["database"], health_path="/api/v3/ping"),
+        ServiceRecord("core-command", "gw1", address="127.0.0.1", port=59882),
+        ServiceRecord("database", "gw1", address="127.0.0.1", port=6379, executor="docker", target="edgex-redis"),
     ])
     planned = {p.name: p for p in plan(live, manifest, "gw1", ["all"])}
-    assert sorted(planned) == ["app-custom", "core-data", "database"]  # stopped database is still deployed
+    assert sorted(planned) == ["app-custom", "core-command", "core-data", "database"]  # stopped database too
     assert (planned["core-data"].executor, planned["core-data"].target, planned["core-data"].port) == \
         ("compose", "edgex/core-data", 59999)  # how from the manifest, where from the registry
     assert planned["core-data"].depends_on == ["database"]
     assert (planned["app-custom"].executor, planned["app-custom"].target) == ("docker", "edgex-app-custom")
-    assert planned["database"].address == "127.0.0.1"  # the node's address
+    assert planned["core-command"].port == 59882  # registered without a port: the manifest's
+    assert (planned["database"].address, planned["database"].port) == ("127.0.0.1", 6379)
+
+
+def test_plan_takes_a_node_the_registry_does_not_know_from_the_manifest():
+    # core-keeper knows no gateway whose services are all stopped (deregistered); the manifest does.
+    live = discovery("keeper", [ServiceRecord("core-data", "gw1", address="127.0.0.1", port=59880)])
+    manifest = discovery("manifest", [ServiceRecord("core-data", "gw2", address="10.0.0.2", port=59880)],
+                         nodes=(("gw1", "127.0.0.1"), ("gw2", "10.0.0.2")))
+    (planned,) = plan(live, manifest, "gw2", ["all"])
+    assert (planned.name, planned.address, planned.target) == ("core-data", "10.0.0.2", "edgex-core-data")
+    with pytest.raises(EdgeXError, match="node gw3 not known to the keeper registry; known nodes: gw1, gw2"):
+        plan(live, manifest, "gw3", ["all"])
 
 
 def test_plan_refuses_unknown_and_hostile_names():
     live = discovery("consul", [ServiceRecord("core-data", "gw1")])
-    with pytest.raises(EdgeXError, match=r"unknown service core-dta on gw1 \(known there: core-data\)"):
+    with pytest.raises(EdgeXError, match=r"unknown service core-dta on node gw1 in the consul registry; "
+                                         r"known there: core-data"):
         plan(live, None, "gw1", ["core-dta"])
-    with pytest.raises(EdgeXError, match="unknown service"):
+    with pytest.raises(EdgeXError, match="invalid service name"):
         plan(live, None, "gw1", ["core-data; reboot"])
+    with pytest.raises(EdgeXError, match="invalid service name"):  # a hostile name the registry lists
+        plan(discovery("consul", [ServiceRecord("core-data; reboot", "gw1")]), None, "gw1", ["all"])
     with pytest.raises(ExecutorError, match="unknown executor"):
         plan(live, None, "gw1", ["core-data"], default_executor="podman")
