@@ -97,11 +97,13 @@ class BatchControl(object):
             return restart_levels(graph, self.protected)
         return start_levels(graph)
 
-    def run(self, services, state):
-        """Returns the per-service results; raises ControlError (with them) when any failed."""
+    def run(self, services, state, levels=None):
+        """Returns the per-service results; raises ControlError (with them) when any failed.
+        ``levels``: what ``levels(services, state)`` gave, when the caller has it already."""
         if state not in ACTIONS:
             raise EdgeXError("unknown state %r: must be one of %s" % (state, ", ".join(ACTIONS)))
-        levels = self.levels(services, state)
+        if levels is None:
+            levels = self.levels(services, state)
         converged = self._converged(services, state)
         if converged is not None:
             return [converged[name] for level in levels for name in level]

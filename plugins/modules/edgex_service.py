@@ -215,7 +215,7 @@ def main():
 
     result = dict(levels=levels, **discovery_facts(discovery))
     try:
-        services = control.run(planned, params["state"])
+        services = control.run(planned, params["state"], levels)
     except ControlError as exc:
         module.fail_json(msg=str(exc), services=exc.results, changed=any(r["changed"] for r in exc.results),
                          **result)
