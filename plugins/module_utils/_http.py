@@ -18,7 +18,7 @@ import socket
 import time
 
 MAX_HEAD = 64 * 1024
-_STATUS_LINE = re.compile(rb"HTTP/1\.[01] ([0-9]{3})(?: |\r?$)")
+_STATUS_LINE = re.compile(rb"HTTP/1\.[01] ([0-9]{3})(?=[ \r\n]|$)")
 _CONTENT_LENGTH = re.compile(rb"^content-length:[ \t]*([0-9]+)[ \t]*$", re.IGNORECASE | re.MULTILINE)
 
 

@@ -1,8 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) edgex.sysmgmt contributors
 # Apache License 2.0 (see LICENSE)
-"""The services of one gateway as the registry and the manifest know them together, what their
-executors say, and their health: what a module acting on a gateway's services starts from."""
+"""The services of one gateway as the registry and the manifest know them together, and the
+executors that run them: what a module acting on a gateway's services starts from."""
 
 from __future__ import annotations
 

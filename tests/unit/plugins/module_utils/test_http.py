@@ -46,6 +46,11 @@ def test_without_content_length_the_body_ends_with_the_connection():
     assert exchange(b"HTTP/1.0 503 Service Unavailable\r\n\r\nnot yet")[:2] == (503, b"not yet")
 
 
+def test_a_status_line_without_a_reason_phrase_is_an_answer():
+    assert exchange(b"HTTP/1.1 204\r\n\r\n")[:2] == (204, b"")
+    assert exchange(b"HTTP/1.1 200\r\nContent-Length: 2\r\n\r\n{}")[:2] == (200, b"{}")
+
+
 def test_content_length_bounds_the_body():
     assert exchange(b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nabcdef")[:2] == (200, b"abc")
 
