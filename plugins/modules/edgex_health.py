@@ -237,7 +237,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._common import EdgeXError, RegistryAuthError, validate_name
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._common import EdgeXError, RegistryAuthError
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._health import (
     HealthResult,
     check_services,
@@ -252,7 +252,14 @@ from ansible_collections.edgex.sysmgmt.plugins.module_utils._module import (
 )
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._executor import EXECUTORS
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry import discover, overlay_manifest
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._selection import Executors, executor_options, manifest_for
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._selection import (
+    Executors,
+    executor_options,
+    manifest_for,
+    node_services,
+    pick,
+    requested,
+)
 
 
 def argument_spec():
@@ -273,18 +280,16 @@ def argument_spec():
 
 
 class Selection(object):
-    """The services asked for, from one discovery, and the asked-for names it lacks."""
+    """The services asked for on the nodes asked for (None: every node), from one discovery
+    completed by the manifest, and the asked-for names none of them has."""
 
-    def __init__(self, discovery, names, nodes):
-        known_nodes = set(n.name for n in discovery.nodes) | set(s.node for s in discovery.services)
-        unknown_nodes = sorted(set(nodes or ()) - known_nodes)
-        if unknown_nodes:
-            raise EdgeXError("node %s not known to the %s registry; known nodes: %s"
-                             % (", ".join(unknown_nodes), discovery.source, ", ".join(sorted(known_nodes)) or "none"))
-        in_scope = [s for s in discovery.services if nodes is None or s.node in nodes]
+    def __init__(self, discovery, manifest, names, nodes):
+        if nodes is None:
+            in_scope = overlay_manifest(discovery, manifest)
+        else:
+            in_scope = [s for node in dict.fromkeys(nodes) for s in node_services(discovery, manifest, node)]
         self.known = sorted(set(s.name for s in in_scope))
-        self.services = in_scope if names is None else [s for s in in_scope if s.name in names]
-        self.missing = [] if names is None else [n for n in names if n not in self.known]
+        self.services, self.missing = pick(in_scope, names)
         self.discovery = discovery
 
     def missing_message(self, nodes):
@@ -292,12 +297,6 @@ class Selection(object):
         return "unknown service name%s %s%s in the %s registry; known: %s" % (
             "s" if len(self.missing) > 1 else "", ", ".join(self.missing), where, self.discovery.source,
             ", ".join(self.known) or "none")
-
-
-def requested_names(names):
-    if "all" in names:
-        return None
-    return [validate_name(n) for n in dict.fromkeys(names)]
 
 
 def describe(results):
@@ -325,8 +324,7 @@ class HealthRun(object):
             if warning not in self.warned:  # the same fallback, seen again on a retry
                 self.warned.add(warning)
                 self.module.warn(warning)
-        discovery.services = overlay_manifest(discovery, manifest_for(self.settings, discovery))
-        self.selection = Selection(discovery, self.names, self.nodes)
+        self.selection = Selection(discovery, manifest_for(self.settings, discovery), self.names, self.nodes)
         return self.selection.services
 
     def check(self, services):
@@ -353,7 +351,7 @@ def main():
         module.fail_json(msg="probe_timeout must be > 0, max_workers >= 1 and wait_timeout >= 0")
     waiting = params["wait_for"] == "healthy"
     try:
-        run = HealthRun(module, registry_settings(module), requested_names(params["name"]), params["node"])
+        run = HealthRun(module, registry_settings(module), requested(params["name"]), params["node"])
         if waiting:
             results, pending = wait_until_healthy(run.services, run.check, params["wait_timeout"],
                                                   on_retry=run.record_retry)
