@@ -41,18 +41,34 @@ def manifest_for(settings, discovery):
     return None
 
 
-def node_services(discovery, manifest, node):
-    """The ServiceRecords of ``node``: registered ones completed by the manifest, deployed but
-    unregistered ones added, also on a node the registry does not know at all (core-keeper
-    knows no gateway whose services are all stopped). An unknown node raises, listing the known ones."""
+def nodes_services(discovery, manifest, nodes):
+    """The ServiceRecords of ``nodes``, node by node: registered ones completed by the manifest,
+    deployed but unregistered ones added, also on a node the registry does not know at all
+    (core-keeper knows no gateway whose services are all stopped). Unknown nodes raise, listing
+    the known ones."""
     live_nodes = {n.name for n in discovery.nodes} | {s.node for s in discovery.services}
-    if node in live_nodes:
-        return [s for s in overlay_manifest(discovery, manifest) if s.node == node]
     deployed_nodes = ({n.name for n in manifest.nodes} | {s.node for s in manifest.services}) if manifest else set()
-    if node not in deployed_nodes:
+    unknown = [node for node in nodes if node not in live_nodes | deployed_nodes]
+    if unknown:
         raise EdgeXError("node %s not known to the %s registry; known nodes: %s"
-                         % (node, discovery.source, ", ".join(sorted(live_nodes | deployed_nodes)) or "none"))
-    return [replace(s, registered=False) for s in manifest.services_on(node)]
+                         % (", ".join(unknown), discovery.source, ", ".join(sorted(live_nodes | deployed_nodes))
+                            or "none"))
+    by_node = {}
+    if any(node in live_nodes for node in nodes):  # the overlay once, whatever the number of nodes
+        for service in overlay_manifest(discovery, manifest):
+            by_node.setdefault(service.node, []).append(service)
+    services = []
+    for node in nodes:
+        if node in live_nodes:
+            services += by_node.get(node, [])
+        else:
+            services += [replace(s, registered=False) for s in manifest.services_on(node)]
+    return services
+
+
+def node_services(discovery, manifest, node):
+    """``nodes_services`` of one node."""
+    return nodes_services(discovery, manifest, [node])
 
 
 def pick(services, names):

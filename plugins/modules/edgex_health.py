@@ -256,7 +256,7 @@ from ansible_collections.edgex.sysmgmt.plugins.module_utils._selection import (
     Executors,
     executor_options,
     manifest_for,
-    node_services,
+    nodes_services,
     pick,
     requested,
 )
@@ -287,7 +287,7 @@ class Selection(object):
         if nodes is None:
             in_scope = overlay_manifest(discovery, manifest)
         else:
-            in_scope = [s for node in dict.fromkeys(nodes) for s in node_services(discovery, manifest, node)]
+            in_scope = nodes_services(discovery, manifest, list(dict.fromkeys(nodes)))
         self.known = sorted(set(s.name for s in in_scope))
         self.services, self.missing = pick(in_scope, names)
         self.discovery = discovery
