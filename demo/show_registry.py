@@ -8,10 +8,11 @@ import sys
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, ".collections"))
 
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._common import (  # noqa: E402
-    EdgeXError, resolve_registry_settings,
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._errors import EdgeXError  # noqa: E402
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.discover import discover  # noqa: E402
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.settings import (  # noqa: E402
+    resolve_registry_settings,
 )
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry import discover  # noqa: E402
 
 
 def main():

@@ -214,7 +214,7 @@ def main(argv=None):
         if path not in sys.path:
             sys.path.insert(0, path)
     from ansible_collections.edgex.sysmgmt.plugins.module_utils import _control, _executor
-    from ansible_collections.edgex.sysmgmt.plugins.module_utils._manifest import ManifestStore
+    from ansible_collections.edgex.sysmgmt.plugins.module_utils._manifest.store import ManifestStore
     from tests.testbed.fixtures_consul import wait_listening
     from tests.testbed.testbed import Lock
 

@@ -90,13 +90,10 @@ from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructa
 from ansible.utils.display import Display
 from ansible.utils.unsafe_proxy import wrap_var as make_unsafe
 
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._common import (
-    EdgeXError,
-    RegistryAuthError,
-    group_safe,
-    resolve_registry_settings,
-)
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry import discover
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._errors import EdgeXError, RegistryAuthError
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._names import group_safe
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.settings import resolve_registry_settings
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.discover import discover
 
 display = Display()
 

@@ -5,10 +5,26 @@
 
 from __future__ import annotations
 
-from ._common import registry_argument_spec, resolve_registry_settings
-from ._registry import discover
+from ._catalog import EXECUTORS
+from ._registry.discover import discover
+from ._registry.settings import registry_argument_spec, resolve_registry_settings
 
 REGISTRY_OPTION_NAMES = tuple(registry_argument_spec())
+
+
+def gateway_argument_spec(**options):
+    """The argument_spec of a module acting on the services of one gateway: the registry options,
+    the selection, the health probe and the executors, plus the module's own ``options``."""
+    spec = registry_argument_spec()
+    spec.update(
+        name=dict(type="list", elements="str", default=["all"]),
+        node=dict(type="str", required=True),
+        probe_timeout=dict(type="float", default=3.0),
+        executor=dict(type="str", default="docker", choices=list(EXECUTORS)),
+        docker_host=dict(type="str"),
+    )
+    spec.update(options)
+    return spec
 
 
 def registry_settings(module):
@@ -27,6 +43,3 @@ def discover_for_module(module, settings):
 def discovery_facts(discovery):
     """Where the answer came from, for a module's result."""
     return {"source": discovery.source, "manifest_age": discovery.manifest_age}
-
-
-__all__ = ["registry_argument_spec", "registry_settings", "discover_for_module", "discovery_facts"]

@@ -10,8 +10,8 @@ depends on. Services of one level can act at once; stop runs the levels in rever
 
 from __future__ import annotations
 
-from ._common import EdgeXError
-from ._edgex import REGISTRY_SERVICES, tier_of
+from ._errors import EdgeXError
+from ._catalog import REGISTRY_SERVICES, tier_of
 
 
 class DependencyCycleError(EdgeXError):

@@ -237,29 +237,24 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._common import EdgeXError, RegistryAuthError
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._health import (
-    HealthResult,
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._errors import EdgeXError, RegistryAuthError
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.health import (
     check_services,
+    HealthResult,
     not_healthy,
     summary,
     wait_until_healthy,
 )
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._module import (
     discovery_facts,
-    registry_argument_spec,
     registry_settings,
 )
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._executor import EXECUTORS
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry import discover, overlay_manifest
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._selection import (
-    Executors,
-    executor_options,
-    manifest_for,
-    nodes_services,
-    pick,
-    requested,
-)
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.settings import registry_argument_spec
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._catalog import EXECUTORS
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.discover import discover, overlay_manifest
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._executors.factory import executor_options, Executors
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.select import nodes_services, pick, requested
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.discover import manifest_for
 
 
 def argument_spec():

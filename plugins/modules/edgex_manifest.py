@@ -173,19 +173,19 @@ services:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._common import EdgeXError
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._manifest import (
-    EXECUTORS,
-    ManifestStore,
-    dump,
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._errors import EdgeXError
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._catalog import EXECUTORS
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._manifest.edits import (
     merge_discovery,
     remove_host,
     remove_service,
     set_host,
     set_service,
 )
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._module import registry_argument_spec, registry_settings
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry import open_registry
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._manifest.store import dump, ManifestStore
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._module import registry_settings
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.settings import registry_argument_spec
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.discover import open_registry
 
 
 def argument_spec():
@@ -224,7 +224,7 @@ def sync_change(module, settings):
 
 
 def import_change(module):
-    from ansible_collections.edgex.sysmgmt.plugins.module_utils._compose import manifest_from_compose
+    from ansible_collections.edgex.sysmgmt.plugins.module_utils._manifest.compose import manifest_from_compose
 
     params = module.params
     imported = manifest_from_compose(params["src"], host=params["node"], address=params["address"] or "127.0.0.1",

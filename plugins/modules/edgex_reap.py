@@ -187,34 +187,31 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._common import EdgeXError
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._health import SELF_ENTRY, check_health
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._manifest import ManifestRegistry
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._errors import EdgeXError
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.health import check_health, SELF_ENTRY
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.manifest import ManifestRegistry
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._module import registry_settings
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry import open_registry
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._remediation import (
-    LEDGER_PATH,
-    REAPING_FIELDS,
-    REQUIRE_TARGET,
-    Ledger,
-    answered,
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.discover import open_registry
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.ledger import (
     forget_unseen,
     iso_time,
-    own_status,
-    reap_step,
+    Ledger,
+    LEDGER_PATH,
     record_of,
     service_key,
     store,
 )
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._selection import (
-    Executors,
-    executor_options,
-    gateway_argument_spec,
-    manifest_for,
-    node_services,
-    pick,
-    requested,
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.reaping import (
+    answered,
+    own_status,
+    reap_step,
+    REAPING_FIELDS,
+    REQUIRE_TARGET,
 )
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._module import gateway_argument_spec
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._executors.factory import executor_options, Executors
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.select import node_services, pick, requested
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.discover import manifest_for
 
 
 def argument_spec():

@@ -238,38 +238,39 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._common import EdgeXError
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._control import BatchControl, ControlError, plan
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._health import check_health, wait_until_healthy
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._errors import EdgeXError
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.control import BatchControl, ControlError, plan
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.health import check_health, wait_until_healthy
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._module import (
     discover_for_module,
     discovery_facts,
     registry_settings,
 )
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry import discover
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._remediation import (
-    LEDGER_PATH,
-    REMEDIATION_FIELDS,
-    Ledger,
-    Policy,
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.discover import discover
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.ledger import (
     forget_unseen,
     iso_time,
+    Ledger,
+    LEDGER_PATH,
     ledger_text,
     record_of,
-    remediation_step,
     service_key,
     store,
 )
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._selection import (
-    Executors,
-    executor_options,
-    gateway_argument_spec,
-    manifest_for,
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.remediation import (
+    Policy,
+    REMEDIATION_FIELDS,
+    remediation_step,
+)
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._module import gateway_argument_spec
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._executors.factory import executor_options, Executors
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.select import (
     node_services,
     pick,
     requested,
     services_named,
 )
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.discover import manifest_for
 
 
 def argument_spec():

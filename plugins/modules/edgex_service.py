@@ -169,16 +169,17 @@ manifest_age:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._common import EdgeXError
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._control import BatchControl, ControlError, plan
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._executor import EXECUTORS
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._selection import Executors, executor_options, manifest_for
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._errors import EdgeXError
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.control import BatchControl, ControlError, plan
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._catalog import EXECUTORS
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._executors.factory import executor_options, Executors
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.discover import manifest_for
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._module import (
     discover_for_module,
     discovery_facts,
-    registry_argument_spec,
     registry_settings,
 )
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.settings import registry_argument_spec
 
 
 def argument_spec():

@@ -4,8 +4,8 @@ import time
 
 import pytest
 
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._common import ExecutorError, InvalidNameError
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._executor import get_executor
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._errors import ExecutorError, InvalidNameError
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._executors.factory import get_executor
 from tests.testbed.fixtures_consul import free_port, wait_listening
 from tests.testbed.fixtures_docker import wait_until
 

@@ -4,11 +4,14 @@ import textwrap
 
 import pytest
 
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._common import (
-    RegistryAuthError, RegistryError, RegistryUnavailableError,
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._errors import (
+    RegistryAuthError,
+    RegistryError,
+    RegistryUnavailableError,
 )
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._consul import ConsulRegistry
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry import ServiceRecord, discover
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.consul import ConsulRegistry
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.discover import discover
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.model import ServiceRecord
 from tests.testbed.fixtures_consul import free_port
 from tests.testbed.fixtures_docker import wait_until
 

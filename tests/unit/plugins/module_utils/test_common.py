@@ -1,11 +1,8 @@
 import pytest
 
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._common import (
-    InvalidNameError,
-    group_safe,
-    resolve_registry_settings,
-    validate_name,
-)
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._errors import InvalidNameError
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._names import group_safe, validate_name
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.settings import resolve_registry_settings
 
 
 @pytest.mark.parametrize("name", ["core-data", "edgex-core-data.service", "device_rest", "a", "edgexfoundry.core-data"])

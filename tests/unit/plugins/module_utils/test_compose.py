@@ -4,12 +4,9 @@ import textwrap
 import pytest
 import yaml
 
-from ansible_collections.edgex.sysmgmt.plugins.module_utils import _compose
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._common import ManifestError
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._compose import (
-    HAS_YAML,
-    manifest_from_compose,
-)
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._manifest import compose as _compose
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._errors import ManifestError
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._manifest.compose import HAS_YAML, manifest_from_compose
 
 DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "data", "compose")
 NAPA = os.path.join(DATA, "napa-3.1.1-no-secty.yml")

@@ -4,9 +4,14 @@ import threading
 
 import pytest
 
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._common import EdgeXError, ExecutorError
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._control import BatchControl, ControlError, Planned, plan
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry import Discovery, NodeRecord, ServiceRecord
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._errors import EdgeXError, ExecutorError
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.control import (
+    BatchControl,
+    ControlError,
+    plan,
+    Planned,
+)
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.model import Discovery, NodeRecord, ServiceRecord
 
 
 class FakeExecutor(object):

@@ -10,9 +10,9 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._common import ExecutorError
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._docker_socket import local_socket_path
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._executor import get_executor
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._errors import ExecutorError
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._net.engine_socket import local_socket_path
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._executors.factory import get_executor
 from tests.testbed.fixtures_consul import free_port
 
 RUNNING = {"Id": "4f2a9c1e7b3d" * 5, "RestartCount": 0,
@@ -117,7 +117,7 @@ def test_a_tcp_engine_is_read_through_the_sdk():
 def test_reading_state_does_not_import_the_sdk(engine):
     # The idempotent run (everything already running) must not pay for the SDK's import.
     engine.answers["edgex-core-data"] = (200, json.dumps(RUNNING).encode())
-    code = ("import sys; from ansible_collections.edgex.sysmgmt.plugins.module_utils._executor import get_executor; "
+    code = ("import sys; from ansible_collections.edgex.sysmgmt.plugins.module_utils._executors.factory import get_executor; "
             "executor = get_executor('docker', docker_host=sys.argv[1]); "
             "assert executor.state('edgex-core-data') == 'running'; "
             "assert 'docker' not in sys.modules and 'requests' not in sys.modules, 'SDK imported'")
@@ -128,7 +128,7 @@ def test_reading_state_does_not_import_the_sdk(engine):
 def test_without_the_sdk_the_executor_says_so_before_any_read(tmp_path):
     # -S: no site-packages, so neither the SDK nor requests can be found; only the collection is on the path.
     collections = [p for p in sys.path if os.path.isdir(os.path.join(p, "ansible_collections", "edgex"))]
-    code = ("from ansible_collections.edgex.sysmgmt.plugins.module_utils._executor import get_executor; "
+    code = ("from ansible_collections.edgex.sysmgmt.plugins.module_utils._executors.factory import get_executor; "
             "get_executor('docker')")
     result = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, check=False,
                             env=dict(os.environ, PYTHONPATH=os.pathsep.join(collections)))

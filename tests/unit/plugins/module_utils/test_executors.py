@@ -9,19 +9,19 @@ import sys
 
 import pytest
 
-from ansible_collections.edgex.sysmgmt.plugins.module_utils import _executor
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._common import ExecutorError, InvalidNameError
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._executor import (
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._executors.factory import get_executor
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._names import validate_container_name
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._errors import ExecutorError, InvalidNameError
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._executors.base import (
     CommandResult,
     CommandRunner,
-    ToolNotFoundError,
     container_state,
-    default_target,
-    get_executor,
+    ToolNotFoundError,
 )
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._executor_compose import ComposeExecutor, parse_ps_json
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._executor_snap import SnapExecutor, parse_services
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._executor_systemd import SystemdExecutor, parse_show
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._executors.factory import default_target, get_executor
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._executors.compose import ComposeExecutor, parse_ps_json
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._executors.snap import parse_services, SnapExecutor
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._executors.systemd import parse_show, SystemdExecutor
 
 DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "data", "executors")
 
@@ -107,12 +107,18 @@ def test_get_executor_builds_each_kind_with_its_options():
         get_executor("snap", runner=runner, scope="user")
 
 
-def test_executor_implementations_are_imported_only_when_asked_for():
-    # A module that only uses systemd must not need the Docker SDK installed.
-    code = ("import sys; from ansible_collections.edgex.sysmgmt.plugins.module_utils import _executor; "
-            "_executor.get_executor('systemd'); "
-            "assert 'ansible_collections.edgex.sysmgmt.plugins.module_utils._executor_docker' not in sys.modules; "
-            "assert 'docker' not in sys.modules")
+def test_a_module_that_does_not_use_docker_needs_no_docker_sdk():
+    # A module that only uses systemd must not need the Docker SDK installed: with the SDK made
+    # unimportable, the executors still load and systemd's is made, and the SDK is never imported.
+    code = ("import sys\n"
+            "class NoDocker:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name == 'docker' or name.startswith('docker.'):\n"
+            "            raise ImportError('no docker SDK here')\n"
+            "sys.meta_path.insert(0, NoDocker())\n"
+            "from ansible_collections.edgex.sysmgmt.plugins.module_utils._executors.factory import get_executor\n"
+            "get_executor('systemd')\n"
+            "assert 'docker' not in sys.modules\n")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
     subprocess.run([sys.executable, "-c", code], check=True, env=env)
 
@@ -211,7 +217,7 @@ def test_malformed_targets_are_refused(name, target):
 
 
 def test_docker_container_names_follow_dockers_rule():
-    validate = _executor.validate_container_name
+    validate = validate_container_name
     assert validate("edgex-core-data") == "edgex-core-data"
     assert validate("Gw2_edgex.core-data") == "Gw2_edgex.core-data"
     for bad in HOSTILE + ["_x", ".x", "x/y"]:

@@ -8,15 +8,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._common import ExecutorError
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._health import (
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._errors import ExecutorError
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.health import (
     check_services,
     judge,
     summary,
     wait_until_healthy,
 )
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._probe import Probe, probe_ping
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry import ServiceRecord
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.probe import Probe, probe_ping
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.model import ServiceRecord
 
 PING = "/api/v3/ping"
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._http import AnswerError, http_get
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._net.http import AnswerError, http_get
 
 
 def exchange(answer, max_body=1024, timeout=2.0, pause=None):

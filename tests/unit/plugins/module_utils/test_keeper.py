@@ -8,14 +8,15 @@ import urllib.error
 
 import pytest
 
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._common import (
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._errors import (
     InvalidNameError,
     RegistryAuthError,
     RegistryError,
     RegistryUnavailableError,
 )
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._keeper import KeeperRegistry
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry import ServiceRecord, open_registry
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.keeper import KeeperRegistry
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.discover import open_registry
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.model import ServiceRecord
 
 SETTINGS = {"registry_type": "keeper", "scheme": "http", "host": "gw1.example", "port": 59890, "timeout": 5.0,
             "validate_certs": True}

@@ -10,11 +10,13 @@ import jsonschema
 import pytest
 import yaml
 
-from ansible_collections.edgex.sysmgmt.plugins.module_utils import _manifest as manifest
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._common import InvalidNameError, ManifestError
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry import (
-    Discovery, NodeRecord, ServiceRecord, discover,
-)
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._manifest.edits import merge_discovery, remove_service, set_service
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._manifest.schema import MANIFEST_SCHEMA, schema_errors, validate
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._manifest.store import ManifestStore, parse
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.manifest import ManifestRegistry
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._errors import InvalidNameError, ManifestError
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.discover import discover
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.model import Discovery, NodeRecord, ServiceRecord
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", ".."))
 
@@ -53,12 +55,12 @@ def write(tmp_path, text, name="manifest.yml"):
 def load_error(tmp_path, text):
     path = write(tmp_path, text)
     with pytest.raises(ManifestError) as info:
-        manifest.ManifestStore(path).read()
+        ManifestStore(path).read()
     return str(info.value)
 
 
 def test_good_manifest_loads_into_a_discovery(tmp_path):
-    store = manifest.ManifestStore(write(tmp_path, GOOD))
+    store = ManifestStore(write(tmp_path, GOOD))
     discovery = store.to_discovery()
     assert discovery.source == "manifest"
     assert [n.name for n in discovery.nodes] == ["gw1"]
@@ -105,13 +107,13 @@ def test_not_a_manifest(tmp_path, text, expected):
 
 def test_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(ManifestError, match="cannot read manifest .*nope.yml"):
-        manifest.ManifestStore(str(tmp_path / "nope.yml")).read()
-    assert manifest.ManifestStore(str(tmp_path / "nope.yml")).read(missing_ok=True)["hosts"] == {}
+        ManifestStore(str(tmp_path / "nope.yml")).read()
+    assert ManifestStore(str(tmp_path / "nope.yml")).read(missing_ok=True)["hosts"] == {}
 
 
 def test_schema_file_is_the_schema_the_code_validates_with():
     with open(os.path.join(REPO, "docs", "manifest.schema.json")) as handle:
-        assert json.load(handle) == manifest.MANIFEST_SCHEMA
+        assert json.load(handle) == MANIFEST_SCHEMA
 
 
 @pytest.mark.parametrize("text, valid", [
@@ -122,14 +124,14 @@ def test_schema_file_is_the_schema_the_code_validates_with():
 ])
 def test_our_validator_agrees_with_jsonschema(text, valid):
     data = yaml.safe_load(text)
-    jsonschema_ok = not list(jsonschema.Draft202012Validator(manifest.MANIFEST_SCHEMA).iter_errors(data))
-    ours_ok = not list(manifest.schema_errors(data, manifest.MANIFEST_SCHEMA))
+    jsonschema_ok = not list(jsonschema.Draft202012Validator(MANIFEST_SCHEMA).iter_errors(data))
+    ours_ok = not list(schema_errors(data, MANIFEST_SCHEMA))
     assert jsonschema_ok == ours_ok == valid
 
 
 def test_write_is_idempotent_and_keeps_a_backup(tmp_path):
     path = write(tmp_path, GOOD)
-    store = manifest.ManifestStore(path)
+    store = ManifestStore(path)
     data = store.read()
     changed = store.write(data)[0]
     assert changed is False
@@ -148,7 +150,7 @@ def test_write_is_idempotent_and_keeps_a_backup(tmp_path):
 
 def test_invalid_data_is_never_written(tmp_path):
     path = write(tmp_path, GOOD)
-    store = manifest.ManifestStore(path)
+    store = ManifestStore(path)
     data = store.read()
     data["hosts"]["gw1"]["services"]["core-data"]["depends_on"] = ["ghost"]
     with pytest.raises(ManifestError, match="to be written to"):
@@ -158,7 +160,7 @@ def test_invalid_data_is_never_written(tmp_path):
 
 def test_check_mode_touches_nothing(tmp_path):
     path = write(tmp_path, GOOD)
-    store = manifest.ManifestStore(path)
+    store = ManifestStore(path)
     changed, before, after = store.update(lambda d: dict(d, generated_from="elsewhere"), check_mode=True)
     assert changed and after["generated_from"] == "elsewhere" and before["generated_from"] == "manual"
     assert open(path).read() == GOOD
@@ -171,7 +173,7 @@ def test_a_writer_killed_mid_write_leaves_the_old_manifest(tmp_path):
     writer = subprocess.Popen([sys.executable, "-c", textwrap.dedent("""
         import sys
         sys.path.insert(0, %r)
-        from ansible_collections.edgex.sysmgmt.plugins.module_utils._manifest import ManifestStore
+        from ansible_collections.edgex.sysmgmt.plugins.module_utils._manifest.store import ManifestStore
         store = ManifestStore(%r)
         n = 0
         while True:
@@ -188,13 +190,13 @@ def test_a_writer_killed_mid_write_leaves_the_old_manifest(tmp_path):
     writer.stdout.readline()
     writer.kill()
     writer.wait()
-    data = manifest.ManifestStore(path).read()
+    data = ManifestStore(path).read()
     assert data["hosts"]["gw1"]["services"]["core-data"]["port"] == 59880
     assert len(data["hosts"]) == 2000
 
 
 def test_merge_keeps_what_the_registry_does_not_know(tmp_path):
-    data = manifest.parse(GOOD)
+    data = parse(GOOD)
     data["hosts"]["gw9"] = {"address": "10.9.9.9", "datacenter": "dc2", "services": {}}
     discovery = Discovery(source="consul", datacenter="dc1", nodes=[
         NodeRecord("gw1", "127.0.0.1", "dc1"), NodeRecord("gw2", "127.0.0.2", "dc1"),
@@ -203,8 +205,8 @@ def test_merge_keeps_what_the_registry_does_not_know(tmp_path):
         ServiceRecord("support-notifications", "gw1", address="127.0.0.1", port=59860, tags=["b", "a"]),
         ServiceRecord("core-data", "gw2", address="127.0.0.2", port=59880),
     ])
-    merged = manifest.merge_discovery(data, discovery, "consul://127.0.0.1:8500/dc1")
-    manifest.validate(merged)
+    merged = merge_discovery(data, discovery, "consul://127.0.0.1:8500/dc1")
+    validate(merged)
     gw1 = merged["hosts"]["gw1"]["services"]
     # executor/target/depends_on survive; the registry's address/port win
     assert gw1["core-data"]["executor"] == "compose" and gw1["core-data"]["target"] == "edgex/core-data"
@@ -219,15 +221,15 @@ def test_merge_keeps_what_the_registry_does_not_know(tmp_path):
 
 
 def test_merge_drops_a_node_the_registry_no_longer_has():
-    data = manifest.parse(GOOD)
+    data = parse(GOOD)
     discovery = Discovery(source="consul", datacenter="dc1", nodes=[NodeRecord("gw2", "127.0.0.2", "dc1")])
-    merged = manifest.merge_discovery(data, discovery, "consul")
+    merged = merge_discovery(data, discovery, "consul")
     assert sorted(merged["hosts"]) == ["gw2"]
 
 
 def test_manifest_registry_registers_and_deregisters(tmp_path):
     path = str(tmp_path / "m.yml")
-    registry = manifest.ManifestRegistry({"manifest_path": path})
+    registry = ManifestRegistry({"manifest_path": path})
     record = ServiceRecord("core-data", "gw1", address="127.0.0.1", port=59880, executor="docker",
                            target="edgex-core-data", health_path="/api/v3/ping")
     assert registry.register(record) is True
@@ -248,22 +250,22 @@ def test_discover_with_type_manifest_and_none_reads_the_file(tmp_path):
 
 
 def test_removing_a_service_others_depend_on_is_refused(tmp_path):
-    data = manifest.parse(GOOD)
+    data = parse(GOOD)
     with pytest.raises(ManifestError, match="cannot remove database from host gw1: core-data, core-metadata depend on it"):
-        manifest.remove_service(data, "gw1", "database")
-    assert manifest.remove_service(data, "gw1", "core-data") == [("gw1", "core-data")]
-    assert manifest.remove_service(data, "gw1", "core-data") == []
+        remove_service(data, "gw1", "database")
+    assert remove_service(data, "gw1", "core-data") == [("gw1", "core-data")]
+    assert remove_service(data, "gw1", "core-data") == []
 
 
 def test_set_service_keeps_fields_not_given_and_needs_an_address_for_new_hosts():
-    data = manifest.parse(GOOD)
-    manifest.set_service(data, "gw1", "core-data", {"port": 59999})
+    data = parse(GOOD)
+    set_service(data, "gw1", "core-data", {"port": 59999})
     service = data["hosts"]["gw1"]["services"]["core-data"]
     assert service["port"] == 59999 and service["target"] == "edgex/core-data"
     with pytest.raises(ManifestError, match="host gw7 is not in the manifest; give its address"):
-        manifest.set_service(data, "gw7", "core-data", {"port": 1})
-    manifest.set_service(data, "gw7", "core-data", {"port": 1}, address="127.0.0.7", datacenter="dc9")
+        set_service(data, "gw7", "core-data", {"port": 1})
+    set_service(data, "gw7", "core-data", {"port": 1}, address="127.0.0.7", datacenter="dc9")
     assert data["hosts"]["gw7"] == {"address": "127.0.0.7", "datacenter": "dc9",
                                     "services": {"core-data": {"port": 1}}}
     with pytest.raises(InvalidNameError, match="invalid service name"):
-        manifest.set_service(data, "gw1", "core data; reboot", {})
+        set_service(data, "gw1", "core data; reboot", {})

@@ -6,16 +6,14 @@ import threading
 
 import pytest
 
-from ansible_collections.edgex.sysmgmt.plugins.module_utils import _remediation as remediation
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._health import HealthResult
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry import ServiceRecord
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._remediation import (
-    Ledger,
-    LedgerError,
-    Policy,
-    reap_step,
-    remediation_step,
-)
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.ledger import forget_unseen, record_of, store
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.reaping import REAPING_FIELDS, answered, own_status
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.remediation import REMEDIATION_FIELDS
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.health import HealthResult
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.model import ServiceRecord
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.ledger import Ledger, LedgerError
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.reaping import reap_step
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.remediation import Policy, remediation_step
 
 POLICY = Policy(grace=30, max_restarts=3, window=600, backoff=10)
 
@@ -170,29 +168,29 @@ def test_own_status_ignores_serf_health_and_falls_back_to_the_probe():
     checks = [{"id": "serfHealth", "status": "critical", "service_id": ""},
               {"id": "core-data", "status": "passing", "service_id": "core-data"}]
     service = ServiceRecord(name="core-data", node="gw1", checks=checks)
-    assert remediation.own_status(service, heard=False) == "passing"
+    assert own_status(service, heard=False) == "passing"
     unchecked = ServiceRecord(name="core-data", node="gw1")
-    assert remediation.own_status(unchecked, heard=False) == "critical"
-    assert remediation.own_status(unchecked, heard=True) == "passing"
-    assert remediation.answered(HealthResult(name="x", verdict="unhealthy", latency_ms=2.0))
-    assert not remediation.answered(HealthResult(name="x", verdict="unhealthy"))
+    assert own_status(unchecked, heard=False) == "critical"
+    assert own_status(unchecked, heard=True) == "passing"
+    assert answered(HealthResult(name="x", verdict="unhealthy", latency_ms=2.0))
+    assert not answered(HealthResult(name="x", verdict="unhealthy"))
 
 
 def test_forget_unseen_drops_timers_of_services_gone_from_the_node():
     data = {"version": 1, "services": {"gw1/a": {"first_critical": 1, "restarts": [2]}, "gw1/b": {"first_critical": 1},
                                        "gw2/a": {"first_critical": 1}, "gw1/c": {"first_critical": 1}}}
-    remediation.forget_unseen(data, "gw1", {"gw1/c"}, remediation.REAPING_FIELDS, names=["a", "b", "c"])
+    forget_unseen(data, "gw1", {"gw1/c"}, REAPING_FIELDS, names=["a", "b", "c"])
     assert data["services"] == {"gw1/a": {"restarts": [2]}, "gw2/a": {"first_critical": 1}, "gw1/c": {"first_critical": 1}}
-    remediation.forget_unseen(data, "gw1", set(), remediation.REMEDIATION_FIELDS, names=["c"])
+    forget_unseen(data, "gw1", set(), REMEDIATION_FIELDS, names=["c"])
     assert "gw1/a" in data["services"]  # outside the selection
 
 
 # -- the ledger file ------------------------------------------------------------------------
 def add_restart(key, now):
     def change(data):
-        record = remediation.record_of(data, key)
+        record = record_of(data, key)
         record["restarts"] = record.get("restarts", []) + [now]
-        remediation.store(data, key, record)
+        store(data, key, record)
         return data
     return change
 

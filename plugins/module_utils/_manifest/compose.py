@@ -14,8 +14,9 @@ import os
 import re
 from collections import namedtuple
 
-from ._common import ManifestError, validate_name
-from ._edgex import KNOWN_SERVICES, ONE_SHOT_SERVICES, default_health_path, default_port
+from .._errors import ManifestError
+from .._names import validate_name
+from .._catalog import default_health_path, default_port, KNOWN_SERVICES, ONE_SHOT_SERVICES
 
 try:
     import yaml
@@ -24,7 +25,7 @@ try:
 except ImportError:
     HAS_YAML = False
 
-EXECUTORS = ("docker", "compose")
+COMPOSE_EXECUTORS = ("docker", "compose")
 
 # edgex-compose names services by EdgeX key (core-data, database, core-keeper); older or
 # hand-written files use other service names but keep the edgex-* container names.
@@ -257,10 +258,10 @@ def manifest_from_compose(path, host="localhost", address="127.0.0.1", executor=
     ``<project>-<service>-1``); ``compose`` targets ``<project>/<service>``.
     """
     path = os.path.abspath(path)
-    if executor not in EXECUTORS:
+    if executor not in COMPOSE_EXECUTORS:
         raise ManifestError(
             "compose import of %s: executor must be one of %s, not %r"
-            % (path, ", ".join(EXECUTORS), executor)
+            % (path, ", ".join(COMPOSE_EXECUTORS), executor)
         )
     try:
         validate_name(host, "host name")

@@ -1,64 +1,16 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) edgex.sysmgmt contributors
 # Apache License 2.0 (see LICENSE)
-"""Errors, name validation and the registry connection options shared by every plugin.
-
-Plain Python only: no Ansible objects here, so unit tests need no Ansible.
+"""The registry connection options: their argument spec and their resolution from explicit
+values, the Consul CLI's environment variables and defaults.
 """
 
 from __future__ import annotations
 
 import os
-import re
 
-# EdgeX service keys, container names, systemd units and snap apps all fit this;
-# anything else (spaces, slashes, shell metacharacters, leading dash) is refused
-# before it reaches a command line or a URL path.
-SAFE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,127}$")
 
 REGISTRY_TYPES = ("consul", "keeper", "manifest", "none")
-
-
-class EdgeXError(Exception):
-    """Base of every expected failure; the message names the object and the cause."""
-
-
-class InvalidNameError(EdgeXError, ValueError):
-    pass
-
-
-class RegistryError(EdgeXError):
-    """The registry answered, but not usefully (bad JSON, unexpected shape, 4xx)."""
-
-
-class RegistryUnavailableError(RegistryError):
-    """Connection refused, timeout or 5xx: the registry may be down; fallback is allowed."""
-
-
-class RegistryAuthError(RegistryError):
-    """401/403: a wrong or missing token. Never silently falls back unless asked to."""
-
-
-class ManifestError(EdgeXError):
-    """The manifest file is missing, unreadable or invalid."""
-
-
-class ExecutorError(EdgeXError):
-    """An executor could not act (tool missing, daemon down, target unknown)."""
-
-
-def validate_name(name, what="service name"):
-    """Return ``name`` if it is safe for argv lists and URL paths, else raise InvalidNameError."""
-    if not isinstance(name, str) or not SAFE_NAME.fullmatch(name):
-        raise InvalidNameError(
-            "invalid %s %r: must match %s" % (what, name, SAFE_NAME.pattern)
-        )
-    return name
-
-
-def group_safe(name):
-    """Ansible group names allow [A-Za-z0-9_]: core-data -> core_data."""
-    return re.sub(r"[^A-Za-z0-9_]", "_", name)
 
 
 # The registry connection options, shared by modules (argument_spec) and the

@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) edgex.sysmgmt contributors
 # Apache License 2.0 (see LICENSE)
-"""What EdgeX itself fixes: service keys, edgex-compose container names, default ports, tiers.
+"""What the collection knows of EdgeX: service keys, edgex-compose container names, default ports,
+tiers, health paths, and the executors EdgeX deployments run under.
 
 Source: edgex-compose Napa 3.1.1 / Odessa 4.0.1 and the EdgeX docs (see README).
 """
@@ -50,6 +51,10 @@ KNOWN_SERVICES = {
 
 # Services that run once and exit: "stopped" is their healthy state.
 ONE_SHOT_SERVICES = frozenset(["core-common-config-bootstrapper"])
+
+# How EdgeX services run on a gateway: edgex-compose containers (Docker SDK or docker compose),
+# systemd units, snaps.
+EXECUTORS = ("docker", "compose", "systemd", "snap")
 
 REGISTRY_SERVICES = frozenset(["consul", "core-keeper"])
 

@@ -1,39 +1,31 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) edgex.sysmgmt contributors
 # Apache License 2.0 (see LICENSE)
-"""How a service is started and stopped on a gateway: the executor interface, the command
-runner the CLI-based executors share, target validation and the factory by executor name.
+"""How a service is started and stopped on a gateway: the executor interface and the command
+runner the CLI-based executors share.
 
 An executor acts on one *target* (docker: container name; compose: ``<project>/<service>``;
-systemd: unit; snap: ``<snap>.<app>``). Every target is validated before any command runs
-or any API is called, so a hostile name never reaches an argv list.
+systemd: unit; snap: ``<snap>.<app>``). Every target is validated (``_names``) before any
+command runs or any API is called, so a hostile name never reaches an argv list.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 from collections import namedtuple
 
-from ._common import ExecutorError, InvalidNameError, validate_name
-from ._edgex import default_container
+from .._errors import ExecutorError
 
-EXECUTORS = ("docker", "compose", "systemd", "snap")
 
 # What every executor reports. "absent": the target does not exist on this host;
 # "failed": it exists but ended badly (systemd failed, container exited non-zero).
 STATES = ("running", "stopped", "absent", "failed")
 
-# Docker's own rule for container names (daemon/names.go), with a length cap for argv sanity.
-DOCKER_CONTAINER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,254}$")
-# SAFE_NAME widened to what unit names really use: upper case (snap.Foo.bar) and '@' instances.
-SYSTEMD_UNIT = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.@-]{0,246}\.service$")
 
 # Exit codes of a container stopped on purpose: 143 = died of the SIGTERM `docker stop` sends,
 # 137 = SIGKILLed after the stop timeout. Anything else non-zero is a failure.
 STOP_EXIT_CODES = frozenset([0, 137, 143])
-
 CommandResult = namedtuple("CommandResult", "argv rc stdout stderr")
 
 
@@ -146,91 +138,3 @@ def container_state(status, exit_code=None, oom_killed=False, error=None):
     if status == "exited" and exit_code not in STOP_EXIT_CODES and exit_code is not None:
         return "failed"
     return "stopped"
-
-
-def _invalid(what, target, rule):
-    return InvalidNameError("invalid %s %r: %s" % (what, target, rule))
-
-
-def _check(pattern, name, what):
-    # fullmatch, not match: with match, "$" also accepts a trailing newline ("core-data\n").
-    if not isinstance(name, str) or not pattern.fullmatch(name):
-        raise _invalid(what, name, "must match %s" % pattern.pattern)
-    return name
-
-
-def validate_container_name(target):
-    return _check(DOCKER_CONTAINER_NAME, target, "docker container name")
-
-
-def _two_names(target, separator, what, form, first, second):
-    """``<first><separator><second>`` -> (first, second), each a SAFE_NAME."""
-    if not isinstance(target, str) or target.count(separator) != 1:
-        raise _invalid(what, target, "must be %s" % form)
-    left, right = target.split(separator)
-    return validate_name(left, first), validate_name(right, second)
-
-
-def validate_compose_target(target):
-    """``<project>/<service>`` -> (project, service)."""
-    return _two_names(target, "/", "compose target", "<project>/<service>", "compose project name",
-                      "compose service name")
-
-
-def validate_systemd_unit(target):
-    """Return the unit name with ``.service`` added when missing."""
-    if not isinstance(target, str):
-        raise _invalid("systemd unit", target, "must be a string")
-    unit = target if target.endswith(".service") else target + ".service"
-    return _check(SYSTEMD_UNIT, unit, "systemd unit")
-
-
-def validate_snap_target(target):
-    """``<snap>.<app>`` -> (snap, app); snap and app names contain no dots."""
-    return _two_names(target, ".", "snap service", "<snap>.<app>", "snap name", "snap app name")
-
-
-def default_target(service_key, executor_name, project=None):
-    """Where a service key lives under each executor when the manifest names no target."""
-    validate_name(service_key, "service key")
-    if executor_name == "docker":
-        return default_container(service_key)
-    if executor_name == "compose":
-        project = project or "edgex"
-        validate_name(project, "compose project name")
-        return "%s/%s" % (project, service_key)
-    if executor_name == "systemd":
-        return "edgex-%s.service" % service_key
-    if executor_name == "snap":
-        return "edgexfoundry.%s" % service_key
-    raise _unknown_executor(executor_name)
-
-
-def _unknown_executor(name):
-    return ExecutorError("unknown executor %r: must be one of %s" % (name, ", ".join(EXECUTORS)))
-
-
-def get_executor(name, runner=None, **options):
-    """The executor called ``name``, with its options (docker_host, project_directory, scope, ...).
-
-    Imports are explicit statements inside the branches, not importlib: Ansible's module
-    packager only ships module_utils it can see imported, and the Docker SDK is loaded
-    only when the docker executor is asked for.
-    """
-    if name == "docker":
-        from ._executor_docker import DockerExecutor
-
-        return DockerExecutor(runner=runner, **options)
-    if name == "compose":
-        from ._executor_compose import ComposeExecutor
-
-        return ComposeExecutor(runner=runner, **options)
-    if name == "systemd":
-        from ._executor_systemd import SystemdExecutor
-
-        return SystemdExecutor(runner=runner, **options)
-    if name == "snap":
-        from ._executor_snap import SnapExecutor
-
-        return SnapExecutor(runner=runner, **options)
-    raise _unknown_executor(name)

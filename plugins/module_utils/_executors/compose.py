@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 
-from ._common import ExecutorError
-from ._executor import Executor, ToolNotFoundError, container_state, validate_compose_target
+from .._errors import ExecutorError
+from .base import container_state, Executor, ToolNotFoundError
+from .._names import validate_compose_target
 
 # Worst first: a service with one failed replica is failed even if another runs;
 # no container at all is "absent".

@@ -9,8 +9,9 @@ State comes from ``systemctl show``, which exits 0 even for a unit that does not
 
 from __future__ import annotations
 
-from ._common import ExecutorError
-from ._executor import Executor, validate_systemd_unit
+from .._errors import ExecutorError
+from .base import Executor
+from .._names import validate_systemd_unit
 
 SHOW_PROPERTIES = ("ActiveState", "SubState", "LoadState", "MainPID", "ExecMainStartTimestamp", "Result")
 

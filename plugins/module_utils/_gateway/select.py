@@ -1,44 +1,17 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) edgex.sysmgmt contributors
 # Apache License 2.0 (see LICENSE)
-"""The services of one gateway as the registry and the manifest know them together, and the
-executors that run them: what a module acting on a gateway's services starts from."""
+"""The services of one gateway as the registry and the manifest know them together: what a
+module acting on a gateway's services starts from.
+"""
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 
-from ._common import EdgeXError, registry_argument_spec, validate_name
-from ._executor import EXECUTORS, default_target, get_executor
-from ._manifest import ManifestStore
-from ._registry import overlay_manifest
-
-
-def gateway_argument_spec(**options):
-    """The argument_spec of a module acting on the services of one gateway: the registry options,
-    the selection, the health probe and the executors, plus the module's own ``options``."""
-    spec = registry_argument_spec()
-    spec.update(
-        name=dict(type="list", elements="str", default=["all"]),
-        node=dict(type="str", required=True),
-        probe_timeout=dict(type="float", default=3.0),
-        executor=dict(type="str", default="docker", choices=list(EXECUTORS)),
-        docker_host=dict(type="str"),
-    )
-    spec.update(options)
-    return spec
-
-
-def manifest_for(settings, discovery):
-    """The manifest's Discovery to join with ``discovery``: the discovery itself when it came from
-    the manifest, the file at ``manifest_path`` when there is one, else None."""
-    if discovery.source == "manifest":
-        return discovery
-    path = settings.get("manifest_path")
-    if path and os.path.exists(path):
-        return ManifestStore(path).to_discovery()
-    return None
+from .._errors import EdgeXError
+from .._names import validate_name
+from .._registry.discover import overlay_manifest
 
 
 def nodes_services(discovery, manifest, nodes):
@@ -94,34 +67,3 @@ def services_named(discovery, manifest, node, names):
 def requested(names):
     """Module option ``name`` -> a list of service keys, or None for all."""
     return None if "all" in names else list(names)
-
-
-def executor_options(params):
-    """Per executor, the options a module's params give it."""
-    return {"docker": {"docker_host": params.get("docker_host"), "stop_timeout": params.get("stop_timeout", 10)}}
-
-
-class Executors(dict):
-    """Executor by name, made on first use; a dict so that BatchControl can take it as it is."""
-
-    def __init__(self, default, options=None):
-        super(Executors, self).__init__()
-        self.default = default
-        self.options = options or {}
-
-    def __missing__(self, name):
-        self[name] = get_executor(name, **self.options.get(name, {}))
-        return self[name]
-
-    def named(self, name):
-        return self[name]
-
-    def for_service(self, service):
-        """(executor, target) of a ServiceRecord: its manifest executor and target, or the defaults."""
-        name = service.executor or self.default
-        return self[name], service.target or default_target(service.name, name)
-
-    def state(self, service):
-        """running|stopped|absent|failed."""
-        executor, target = self.for_service(service)
-        return executor.state(target)

@@ -16,12 +16,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import List, Optional
 
-from ._common import EdgeXError, ExecutorError, validate_name
-from ._edgex import ONE_SHOT_SERVICES, REGISTRY_SERVICES
-from ._executor import default_target
-from ._ordering import restart_levels, start_levels, stop_levels
-from ._probe import probe_ping
-from ._selection import requested, services_named
+from .._errors import EdgeXError, ExecutorError
+from .._names import validate_name
+from .._catalog import ONE_SHOT_SERVICES, REGISTRY_SERVICES
+from .._executors.factory import default_target
+from .._ordering import restart_levels, start_levels, stop_levels
+from .probe import probe_ping
+from .select import requested, services_named
 
 ACTIONS = {"started": "start", "stopped": "stop", "restarted": "restart"}
 # Seconds between probes of a service that should come up (see BatchControl._settle).

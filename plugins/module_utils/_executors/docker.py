@@ -16,9 +16,10 @@ import json
 import os
 import threading
 
-from ._common import ExecutorError
-from ._docker_socket import EngineSocket, EngineSocketError, local_socket_path
-from ._executor import Executor, container_state, validate_container_name
+from .._errors import ExecutorError
+from .._net.engine_socket import EngineSocket, EngineSocketError, local_socket_path
+from .base import container_state, Executor
+from .._names import validate_container_name
 
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 

@@ -22,9 +22,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import List, Optional
 
-from ._common import EdgeXError
-from ._edgex import ONE_SHOT_SERVICES, default_health_path
-from ._probe import EDGEX_PING, probe_ping
+from .._errors import EdgeXError
+from .._catalog import default_health_path, ONE_SHOT_SERVICES
+from .probe import EDGEX_PING, probe_ping
 
 VERDICTS = ("healthy", "degraded", "unhealthy", "unknown")
 NOT_RUNNING = frozenset(["stopped", "absent", "failed"])

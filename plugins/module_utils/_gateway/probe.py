@@ -17,8 +17,8 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
-from ._edgex import default_health_path
-from ._http import AnswerError, http_get
+from .._catalog import default_health_path
+from .._net.http import AnswerError, http_get
 
 # The EdgeX common-API ping, also as v2 or behind an API-gateway prefix (/core-data/api/v3/ping).
 EDGEX_PING = re.compile(r"/api/v\d+/ping$")

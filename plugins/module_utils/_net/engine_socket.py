@@ -14,7 +14,7 @@ from __future__ import annotations
 import socket
 import time
 
-from ._http import AnswerError, http_get
+from .http import AnswerError, http_get
 
 UNIX_SCHEME = "unix://"
 # A container inspect is a few kB; this bounds a misbehaving peer, not a real answer.

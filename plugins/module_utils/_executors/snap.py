@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 
-from ._executor import Executor, validate_snap_target
+from .base import Executor
+from .._names import validate_snap_target
 
 # What `snap services` prints on stderr when the snap or the app does not exist
 # (snapd daemon/api_apps.go: SnapNotFound, AppNotFound; older snapd: "unknown service").

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import warnings
 
-from ._common import RegistryAuthError, RegistryError, RegistryUnavailableError, validate_name
-from ._edgex import DEFAULT_CHECK_INTERVAL, PING_PATH
-from ._registry import Discovery, NodeRecord, Registry, ServiceRecord, worst_status
+from .._errors import RegistryAuthError, RegistryError, RegistryUnavailableError
+from .._names import validate_name
+from .._catalog import DEFAULT_CHECK_INTERVAL, PING_PATH
+from .model import Discovery, NodeRecord, Registry, ServiceRecord, worst_status
 
 try:
     with warnings.catch_warnings():

@@ -20,9 +20,10 @@ from urllib.error import HTTPError
 from urllib.parse import urlencode
 from urllib.request import HTTPSHandler, Request, build_opener
 
-from ._common import InvalidNameError, RegistryAuthError, RegistryError, RegistryUnavailableError, validate_name
-from ._edgex import DEFAULT_CHECK_INTERVAL, PING_PATH
-from ._registry import Discovery, NodeRecord, Registry, ServiceRecord
+from .._errors import InvalidNameError, RegistryAuthError, RegistryError, RegistryUnavailableError
+from .._names import validate_name
+from .._catalog import DEFAULT_CHECK_INTERVAL, PING_PATH
+from .model import Discovery, NodeRecord, Registry, ServiceRecord
 
 API_VERSION = "v3"
 API_BASE = "/api/v3"

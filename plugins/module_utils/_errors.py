@@ -1,0 +1,34 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) edgex.sysmgmt contributors
+# Apache License 2.0 (see LICENSE)
+"""The errors of edgex.sysmgmt: one tree, every message naming the object and the cause."""
+
+from __future__ import annotations
+
+
+class EdgeXError(Exception):
+    """Base of every expected failure; the message names the object and the cause."""
+
+
+class InvalidNameError(EdgeXError, ValueError):
+    pass
+
+
+class RegistryError(EdgeXError):
+    """The registry answered, but not usefully (bad JSON, unexpected shape, 4xx)."""
+
+
+class RegistryUnavailableError(RegistryError):
+    """Connection refused, timeout or 5xx: the registry may be down; fallback is allowed."""
+
+
+class RegistryAuthError(RegistryError):
+    """401/403: a wrong or missing token. Never silently falls back unless asked to."""
+
+
+class ManifestError(EdgeXError):
+    """The manifest file is missing, unreadable or invalid."""
+
+
+class ExecutorError(EdgeXError):
+    """An executor could not act (tool missing, daemon down, target unknown)."""

@@ -1,0 +1,79 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) edgex.sysmgmt contributors
+# Apache License 2.0 (see LICENSE)
+"""The executor for a name, a service's default target under each, and the executors one module
+run uses.
+"""
+
+from __future__ import annotations
+
+from .._catalog import EXECUTORS, default_container
+from .._errors import ExecutorError
+from .._names import validate_name
+from .compose import ComposeExecutor
+from .docker import DockerExecutor
+from .snap import SnapExecutor
+from .systemd import SystemdExecutor
+
+
+def default_target(service_key, executor_name, project=None):
+    """Where a service key lives under each executor when the manifest names no target."""
+    validate_name(service_key, "service key")
+    if executor_name == "docker":
+        return default_container(service_key)
+    if executor_name == "compose":
+        project = project or "edgex"
+        validate_name(project, "compose project name")
+        return "%s/%s" % (project, service_key)
+    if executor_name == "systemd":
+        return "edgex-%s.service" % service_key
+    if executor_name == "snap":
+        return "edgexfoundry.%s" % service_key
+    raise _unknown_executor(executor_name)
+
+
+def _unknown_executor(name):
+    return ExecutorError("unknown executor %r: must be one of %s" % (name, ", ".join(EXECUTORS)))
+
+
+EXECUTOR_CLASSES = {"docker": DockerExecutor, "compose": ComposeExecutor, "systemd": SystemdExecutor,
+                    "snap": SnapExecutor}
+
+
+def get_executor(name, runner=None, **options):
+    """The executor called ``name``, with its options (docker_host, project_directory, scope, ...).
+    The Docker SDK itself is imported only when the docker executor changes a container."""
+    if name not in EXECUTOR_CLASSES:
+        raise _unknown_executor(name)
+    return EXECUTOR_CLASSES[name](runner=runner, **options)
+
+
+def executor_options(params):
+    """Per executor, the options a module's params give it."""
+    return {"docker": {"docker_host": params.get("docker_host"), "stop_timeout": params.get("stop_timeout", 10)}}
+
+
+class Executors(dict):
+    """Executor by name, made on first use; a dict so that BatchControl can take it as it is."""
+
+    def __init__(self, default, options=None):
+        super(Executors, self).__init__()
+        self.default = default
+        self.options = options or {}
+
+    def __missing__(self, name):
+        self[name] = get_executor(name, **self.options.get(name, {}))
+        return self[name]
+
+    def named(self, name):
+        return self[name]
+
+    def for_service(self, service):
+        """(executor, target) of a ServiceRecord: its manifest executor and target, or the defaults."""
+        name = service.executor or self.default
+        return self[name], service.target or default_target(service.name, name)
+
+    def state(self, service):
+        """running|stopped|absent|failed."""
+        executor, target = self.for_service(service)
+        return executor.state(target)

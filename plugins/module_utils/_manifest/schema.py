@@ -1,0 +1,200 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) edgex.sysmgmt contributors
+# Apache License 2.0 (see LICENSE)
+"""The manifest format: its JSON Schema, a validator for the subset it uses, and the rules a
+schema cannot say (unique ids, dependencies on the same host, no cycles).
+
+docs/manifest.schema.json is the same schema, checked by a test.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+
+from .._catalog import EXECUTORS
+from .._errors import ManifestError
+from .._names import SAFE_NAME
+from .._ordering import find_cycle
+
+
+FORMAT_VERSION = 1
+_NAME = SAFE_NAME.pattern
+_STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
+
+
+# Only the JSON Schema keywords the small validator below understands are used, so the
+# modules need no jsonschema on the managed host; tests check the file with jsonschema too.
+SERVICE_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "id": {"type": "string", "pattern": _NAME},
+        "executor": {"type": ["string", "null"], "enum": list(EXECUTORS) + [None]},
+        "target": {"type": ["string", "null"], "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.@/-]{0,254}$"},
+        "address": {"type": ["string", "null"]},
+        "port": {"type": ["integer", "null"], "minimum": 1, "maximum": 65535},
+        "health": {"type": ["string", "null"], "pattern": r"^/[A-Za-z0-9_./-]*$"},
+        "depends_on": {"type": "array", "items": {"type": "string", "pattern": _NAME}},
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "meta": _STRING_MAP,
+    },
+}
+
+
+MANIFEST_SCHEMA = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://github.com/edgex-sysmgmt/edgex.sysmgmt/docs/manifest.schema.json",
+    "title": "edgex.sysmgmt manifest, format version 1",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["version", "hosts"],
+    "properties": {
+        "version": {"type": "integer", "enum": [FORMAT_VERSION]},
+        "generated_from": {"type": ["string", "null"]},
+        "updated_at": {"type": ["string", "null"]},
+        "hosts": {
+            "type": "object",
+            "propertyNames": {"pattern": _NAME},
+            "additionalProperties": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["address"],
+                "properties": {
+                    "address": {"type": "string", "minLength": 1},
+                    "datacenter": {"type": ["string", "null"]},
+                    "meta": _STRING_MAP,
+                    "services": {
+                        "type": "object",
+                        "propertyNames": {"pattern": _NAME},
+                        "additionalProperties": SERVICE_SCHEMA,
+                    },
+                },
+            },
+        },
+    },
+}
+
+
+_JSON_TYPES = {
+    "object": dict,
+    "array": list,
+    "string": str,
+    "integer": int,
+    "number": (int, float),
+    "boolean": bool,
+    "null": type(None),
+}
+
+
+def _is_type(value, name):
+    if name in ("integer", "number") and isinstance(value, bool):
+        return False
+    return isinstance(value, _JSON_TYPES[name])
+
+
+def _where(path):
+    return "/".join(str(p) for p in path) or "(top level)"
+
+
+def schema_errors(value, schema, path=()):
+    """Yield (path, problem) for every way ``value`` breaks ``schema`` (a JSON Schema subset)."""
+    types = schema.get("type")
+    if types is not None:
+        types = types if isinstance(types, list) else [types]
+        if not any(_is_type(value, t) for t in types):
+            yield path, "must be %s, not %s" % (" or ".join(types), type_name(value))
+            return
+    if "enum" in schema and value not in schema["enum"]:
+        yield path, "must be one of %s, not %r" % (", ".join(str(v) for v in schema["enum"] if v is not None), value)
+    if isinstance(value, str):
+        if "pattern" in schema and not re.search(schema["pattern"], value):
+            yield path, "%r does not match %s" % (value, schema["pattern"])
+        if len(value) < schema.get("minLength", 0):
+            yield path, "must not be empty"
+    if _is_type(value, "number"):
+        if "minimum" in schema and value < schema["minimum"]:
+            yield path, "must be at least %s" % schema["minimum"]
+        if "maximum" in schema and value > schema["maximum"]:
+            yield path, "must be at most %s" % schema["maximum"]
+    if isinstance(value, list) and "items" in schema:
+        for index, item in enumerate(value):
+            yield from schema_errors(item, schema["items"], path + (index,))
+    if isinstance(value, dict):
+        for key in schema.get("required", ()):
+            if key not in value:
+                yield path, "missing required key %r" % key
+        properties = schema.get("properties", {})
+        extra = schema.get("additionalProperties", True)
+        for key in value:
+            if not isinstance(key, str):
+                yield path + (key,), "keys must be strings"
+                continue
+            if "propertyNames" in schema:
+                for _p, problem in schema_errors(key, schema["propertyNames"], path + (key,)):
+                    yield path + (key,), "invalid name: %s" % problem
+            if key in properties:
+                sub = properties[key]
+            elif extra is False:
+                yield path + (key,), "unknown key (allowed: %s)" % ", ".join(sorted(properties))
+                continue
+            elif isinstance(extra, dict):
+                sub = extra
+            else:
+                continue
+            yield from schema_errors(value[key], sub, path + (key,))
+
+
+def type_name(value):
+    for name, kind in _JSON_TYPES.items():
+        if _is_type(value, name) and name != "number":
+            return name
+    return type(value).__name__
+
+
+def semantic_errors(data):
+    """What a schema cannot say: unique ids per host, depends_on on the same host, no cycles."""
+    for host, entry in sorted((data.get("hosts") or {}).items()):
+        services = entry.get("services") or {}
+        seen_ids = {}
+        for key, service in sorted(services.items()):
+            service_id = service.get("id") or key
+            if service_id in seen_ids:
+                yield ("hosts", host, "services", key), "duplicate service id %r (also used by %r)" % (
+                    service_id, seen_ids[service_id])
+            seen_ids[service_id] = key
+            for dep in service.get("depends_on") or ():
+                if dep not in services:
+                    yield ("hosts", host, "services", key, "depends_on"), \
+                        "names %r, which is not a service on host %s" % (dep, host)
+        cycle = find_cycle({k: list(s.get("depends_on") or ()) for k, s in services.items()})
+        if cycle:
+            yield ("hosts", host, "services"), "dependency cycle: %s" % " -> ".join(cycle)
+
+
+def validate(data, origin="manifest"):
+    """Raise ManifestError naming ``origin``, the path inside it and every problem found."""
+    problems = list(schema_errors(data, MANIFEST_SCHEMA))
+    if not problems:
+        problems = list(semantic_errors(data))
+    if problems:
+        lines = ["%s: %s" % (_where(path), problem) for path, problem in problems[:20]]
+        more = "" if len(problems) <= 20 else "\n  ... and %d more" % (len(problems) - 20)
+        raise ManifestError("invalid manifest %s:\n  %s%s" % (origin, "\n  ".join(lines), more))
+    return data
+
+
+def empty_manifest(generated_from="manual"):
+    return {"version": FORMAT_VERSION, "generated_from": generated_from, "updated_at": None, "hosts": {}}
+
+
+def age_seconds(updated_at, now=None):
+    """Seconds since an ``updated_at`` stamp, or None when absent or unreadable."""
+    if not updated_at:
+        return None
+    try:
+        stamp = datetime.datetime.strptime(updated_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
+    except ValueError:
+        return None
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    return max(0.0, (now - stamp).total_seconds())

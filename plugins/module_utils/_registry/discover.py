@@ -1,0 +1,120 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) edgex.sysmgmt contributors
+# Apache License 2.0 (see LICENSE)
+"""The one answer to "which EdgeX services run where": the provider for a registry type, the
+fallback to the manifest, and the manifest's overlay on a live answer.
+
+Every module and the inventory plugin go through ``discover()`` so that a host's
+``edgex_services`` hostvar and a module's ``name: all`` always agree.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import replace
+
+from .._errors import EdgeXError, ManifestError, RegistryAuthError, RegistryUnavailableError
+from .._manifest.store import ManifestStore
+from .consul import ConsulRegistry
+from .keeper import KeeperRegistry
+from .manifest import ManifestRegistry
+
+
+PROVIDERS = {"consul": ConsulRegistry, "keeper": KeeperRegistry, "manifest": ManifestRegistry}
+
+
+def open_registry(settings, check_mode=False):
+    """The provider for ``settings['registry_type']``; None for ``none`` (static data only).
+    ``check_mode`` reaches the manifest provider, the only one that writes a file."""
+    registry_type = settings.get("registry_type", "consul")
+    if registry_type == "none":
+        return None
+    if registry_type == "manifest":
+        return ManifestRegistry(settings, check_mode=check_mode)
+    if registry_type not in PROVIDERS:
+        raise EdgeXError("unknown registry_type %r" % registry_type)
+    return PROVIDERS[registry_type](settings)
+
+
+def _discover_manifest(settings, reason):
+    path = settings.get("manifest_path")
+    if not path:
+        raise ManifestError(
+            "no manifest_path is set, so there is nothing to fall back to (%s)" % reason
+        )
+    discovery = ManifestStore(path).to_discovery()
+    if reason:
+        discovery.warnings.append(reason)
+    return discovery
+
+
+def discover(settings, registry=None):
+    """Ask the configured registry; fall back to the manifest when it is unreachable.
+
+    - registry_type manifest / none: the manifest (none: static data only, no live registry).
+    - consul / keeper unreachable (refused, timeout, 5xx): the manifest, with a warning
+      naming the cause and ``manifest_age`` set.
+    - 401/403: raised, unless ``fallback_on_auth_error`` is true: a wrong token must not
+      silently serve stale data.
+    """
+    registry_type = settings.get("registry_type", "consul")
+    if registry_type in ("manifest", "none"):
+        return _discover_manifest(settings, None)
+    if registry is None:
+        registry = open_registry(settings)
+    started = time.time()
+    try:
+        return registry.discover()
+    except RegistryUnavailableError as exc:
+        reason = "%s registry unreachable (%s); using the manifest" % (registry_type, exc)
+    except RegistryAuthError as exc:
+        if not settings.get("fallback_on_auth_error"):
+            raise
+        reason = "%s registry refused access (%s); using the manifest as allowed by " \
+                 "fallback_on_auth_error" % (registry_type, exc)
+    if not settings.get("manifest_path"):
+        raise RegistryUnavailableError(
+            "%s (after %.1fs), and no manifest_path is set to fall back to"
+            % (reason.split("; using")[0], time.time() - started)
+        )
+    return _discover_manifest(settings, reason)
+
+
+def overlay_manifest(discovery, manifest):
+    """A live Discovery's services completed by the manifest (``manifest``: its Discovery).
+
+    Registered services get executor/target/depends_on/health from their manifest entry (and
+    its address and port when the registration has none); manifest services of the live nodes
+    that are not registered (stopped: EdgeX deregisters on a clean stop) are added with
+    ``registered=False``. Returns a new list.
+    """
+    if manifest is None or discovery.source == "manifest":
+        return list(discovery.services)
+    deployed = {(s.node, s.name): s for s in manifest.services}
+    services = []
+    for live in discovery.services:
+        entry = deployed.get((live.node, live.name))
+        if entry is not None:
+            live = replace(live, executor=live.executor or entry.executor, target=live.target or entry.target,
+                           depends_on=live.depends_on or list(entry.depends_on),
+                           health_path=live.health_path or entry.health_path,
+                           address=live.address or entry.address, port=live.port or entry.port)
+        services.append(live)
+    registered = {(s.node, s.name) for s in discovery.services}
+    live_nodes = {n.name for n in discovery.nodes}
+    for key, entry in sorted(deployed.items()):
+        if key not in registered and entry.node in live_nodes:
+            services.append(replace(entry, registered=False, datacenter=entry.datacenter or discovery.datacenter))
+    return services
+
+
+def manifest_for(settings, discovery):
+    """The manifest's Discovery to join with ``discovery``: the discovery itself when it came from
+    the manifest, the file at ``manifest_path`` when there is one, else None."""
+    if discovery.source == "manifest":
+        return discovery
+    path = settings.get("manifest_path")
+    if path and os.path.exists(path):
+        return ManifestStore(path).to_discovery()
+    return None
