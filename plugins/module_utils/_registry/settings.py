@@ -97,3 +97,14 @@ def resolve_registry_settings(params, environ=None):
     settings.setdefault("timeout", 5.0)
     settings.setdefault("registry_type", registry_type)
     return settings
+
+
+def registry_label(settings, datacenter=None):
+    """Where resolved ``settings`` point, for messages and the manifest's ``generated_from``:
+    ``consul://host:port/dc`` (``datacenter`` when given, else the settings'), or
+    ``manifest:<path>``. Never includes the token."""
+    if settings["registry_type"] in ("manifest", "none"):
+        return "%s:%s" % (settings["registry_type"], settings.get("manifest_path"))
+    label = "%s://%s:%s" % (settings["registry_type"], settings["host"], settings["port"])
+    datacenter = datacenter or settings.get("datacenter")
+    return label + ("/" + datacenter if datacenter else "")
