@@ -25,7 +25,7 @@ from ._errors import EdgeXError, RegistryAuthError
 from ._executors.factory import Executors
 from ._gateway.select import Selection
 from ._registry.discover import discover, manifest_for, open_registry
-from ._registry.settings import registry_argument_spec, resolve_registry_settings
+from ._registry.settings import SettingsError, registry_argument_spec, resolve_registry_settings
 
 REGISTRY_OPTION_NAMES = tuple(registry_argument_spec())
 
@@ -99,8 +99,13 @@ class GatewayModule(object):
         instance.module.exit_json(**instance.execute())
 
     def execute(self):
-        """run() with the ranges checked first and expected failures turned into fail_json."""
+        """run() with the arguments checked first (ranges, registry host, port and timeout) and
+        expected failures turned into fail_json."""
         problems = self.range_problems()
+        try:
+            self._settings = resolve_registry_settings({name: self.params.get(name) for name in REGISTRY_OPTION_NAMES})
+        except SettingsError as exc:
+            problems.append(str(exc))
         if problems:
             self.module.fail_json(msg="; ".join(problems))
         try:

@@ -134,3 +134,19 @@ def test_executor_options_reach_the_executor(run_module, tmp_path, monkeypatch, 
     expected_target = {"compose": "factory/core-data", "systemd": "edgex-core-data.service",
                        "docker": "edgex-core-data"}[executor]
     assert result["services"][0]["target"] == expected_target
+
+
+@pytest.mark.parametrize("args, message", [
+    ({"host": "evil host"}, "host must be a host name or an IP address, without a scheme, port, path or query"),
+    ({"host": "127.0.0.1/?token=S#"}, "host must be a host name or an IP address"),
+    ({"port": 70000}, "port must be a number from 1 to 65535, not 70000"),
+    ({"port": 0, "registry_type": "keeper"}, "port must be a number from 1 to 65535, not 0"),
+    ({"timeout": 0}, "timeout must be a number of seconds > 0 (a total deadline per registry call), not 0.0"),
+    ({"timeout": -1, "registry_type": "keeper"}, "timeout must be a number of seconds > 0"),
+])
+def test_registry_options_are_checked_before_anything_runs(run_module, args, message, monkeypatch):
+    monkeypatch.setattr("ansible_collections.edgex.sysmgmt.plugins.module_utils._module.discover",
+                        lambda *a: pytest.fail("the registry was asked"))
+    result = run_module(edgex_health.main, args)
+    assert result["failed"] is True and result["msg"].startswith(message)
+    assert "S#" not in result["msg"]
