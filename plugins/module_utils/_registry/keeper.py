@@ -23,7 +23,7 @@ from .._errors import (
     RegistryTLSError,
     RegistryUnavailableError,
 )
-from .._names import validate_name
+from .._names import SAFE_NAME, validate_name
 from .._net import client as http
 from .model import Discovery, NodeRecord, Registry, ServiceRecord
 
@@ -148,13 +148,17 @@ class KeeperRegistry(Registry):
         if not isinstance(registrations, list):
             raise self._shape_error(what, "no registrations list")
         node = self.settings["host"]
-        services = []
+        services, gaps = [], []
         for registration in registrations:
             current = self._registration(what, registration)
-            if current["status"] != HALT:  # deregistered=false filters them; an older keeper may not
+            if not SAFE_NAME.fullmatch(current["serviceId"]):
+                # A hostile registration never reaches a URL path or an argv list, nor takes the rest down.
+                gaps.append("skipped service %s from core-keeper: not a plain name (%s)"
+                            % (repr(current["serviceId"])[:80], SAFE_NAME.pattern))
+            elif current["status"] != HALT:  # deregistered=false filters them; an older keeper may not
                 services.append(self._service(current, node))
         return Discovery(source="keeper", nodes=[NodeRecord(name=node, address=node, status="passing")],
-                         services=services)
+                         services=services, gaps=gaps, warnings=list(gaps))
 
     def _registration(self, what, registration):
         """A keeper Registration DTO as a flat dict; the health check nested or, leniently, inline."""

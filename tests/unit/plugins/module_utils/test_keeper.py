@@ -338,3 +338,14 @@ def test_https_with_missing_ca_file_is_a_registry_error():
     settings = dict(SETTINGS, scheme="https", ca_path="/nonexistent/ca.pem")
     with pytest.raises(RegistryError, match="cannot set up TLS for core-keeper at https://gw1.example:59890"):
         KeeperRegistry(settings)
+
+
+def test_a_hostile_registration_is_skipped_and_the_rest_served():
+    payload = {"apiVersion": "v3", "statusCode": 200, "totalCount": 2,
+               "registrations": [registration("core-data"), registration("../x"), registration("$(id)")]}
+    discovery = KeeperRegistry(SETTINGS, send=FakeSend((200, payload))).discover()
+    assert [s.name for s in discovery.services] == ["core-data"] and not discovery.complete
+    assert discovery.warnings == ["skipped service '../x' from core-keeper: not a plain name "
+                                  "(^[a-z0-9][a-z0-9_.-]{0,127}$)",
+                                  "skipped service '$(id)' from core-keeper: not a plain name "
+                                  "(^[a-z0-9][a-z0-9_.-]{0,127}$)"]
