@@ -605,7 +605,6 @@ class Configuration(object):
         self.layers = [(name, copy.deepcopy(tree)) for name, tree in self.common_defaults]
         self.layers.append(("private", copy.deepcopy(self.private_defaults)))
         self.effective = self._merge()
-        self.source = "defaults"
 
     def _merge(self):
         return deep_merge(*[tree for _name, tree in self.layers])
@@ -657,7 +656,6 @@ class Configuration(object):
         with self.lock:
             self.layers = layers
             self.effective = self._merge()
-            self.source = provider.kind
         Log.level = self.get("Writable", "LogLevel", default="INFO")
 
     def _read(self, provider, prefix, timer):
