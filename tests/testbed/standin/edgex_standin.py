@@ -498,6 +498,8 @@ class ConsulKV(object):
                 pairs, new_index = self._read(prefix, "&index=%d&wait=30s" % index if index else "", timeout=45)
             except (ProviderError, ValueError) as exc:
                 log("error occurred during listening to the configuration changes: %s" % exc, "ERROR")
+                # The agent may have restarted with a lower index: ask afresh rather than block on ours.
+                index = 0
                 stop.wait(1)
                 continue
             on_change(pairs)
