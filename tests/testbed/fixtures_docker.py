@@ -181,16 +181,26 @@ def local_standin():
         standin.stop()
 
 
-@pytest.fixture(scope="module")
-def testbed(standin_image_tag):
-    """The whole test-bed (1 gateway, 1 s checks), up for a test module, down afterwards."""
+def _testbed(release):
     with testbed_cli.Lock():
-        url = testbed_cli.up(gateways=1, check_interval="1s")
+        url = testbed_cli.up(gateways=1, check_interval="1s", release=release)
         try:
             yield {"consul": url, "manifest": os.path.join(testbed_cli.STATE_DIR, "manifest.yml"),
-                   "gateways": 1}
+                   "gateways": 1, "release": release}
         finally:
             testbed_cli.down()
+
+
+@pytest.fixture(scope="module")
+def testbed(standin_image_tag):
+    """The whole test-bed (1 gateway of EdgeX 3.1, 1 s checks), up for a test module, down afterwards."""
+    yield from _testbed("3")
+
+
+@pytest.fixture(scope="module")
+def testbed_2x(standin_image_tag):
+    """The test-bed as one EdgeX 2.3 (Levski) gateway: /api/v2 services, the SMA, 2.x KV layout."""
+    yield from _testbed("2")
 
 
 def wait_until(predicate, timeout=15.0, interval=0.1, what="condition"):

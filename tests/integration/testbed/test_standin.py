@@ -484,7 +484,7 @@ def test_docker_stop_deregisters(consul, standin_container):
 
 
 @pytest.mark.docker
-def test_testbed_up_release_2_is_an_edgex_2x_gateway(standin_image_tag):
+def test_testbed_up_release_2_is_an_edgex_2x_gateway(testbed_2x):
     """`testbed.py up --release 2`: Levski's service set (the SMA included) answering /api/v2, registered
     with /api/v2/ping checks, its configuration under edgex/<class>/2.0/ in the registry's KV."""
     import consul as consul_client
@@ -492,30 +492,24 @@ def test_testbed_up_release_2_is_an_edgex_2x_gateway(standin_image_tag):
 
     from tests.testbed import releases, testbed as testbed_cli
 
-    with testbed_cli.Lock():
-        try:
-            url = testbed_cli.up(gateways=1, check_interval="1s", release="2")
-            client = consul_client.Consul(port=testbed_cli.CONSUL_PORT)
-            checks = client.agent.checks()
-            api_services = {s for s, (_p, kind, _d) in releases.LEVSKI_SERVICES.items() if kind == "api"}
-            assert api_services <= set(client.agent.services()) and "sys-mgmt-agent" in api_services
-            for service in api_services:
-                port = releases.LEVSKI_SERVICES[service][0]
-                assert checks[service]["Status"] == "passing", checks[service]
-                assert "http://127.0.0.1:%d/api/v2/ping" % port in checks[service]["Output"]
-                assert get(port, "/api/v2/ping")[1]["serviceName"] == service
-                assert http_error(port, "/api/v3/ping")[0] == 404
-            assert get(58890, "/api/v2/version")[1] == {"apiVersion": "v2", "version": "2.3.0",
-                                                        "serviceName": "sys-mgmt-agent"}
-            _index, entry = client.kv.get("edgex/core/2.0/core-data/Service/Port")
-            assert entry["Value"] == b"59880"
-            assert client.kv.get("edgex/devices/2.0/device-virtual/Writable/LogLevel")[1]["Value"] == b"INFO"
-            assert client.kv.get("edgex/v3/", recurse=True)[1] is None  # no 3.x layout, no common config
-            socket.create_connection(("127.0.0.1", 6379), timeout=1).close()  # the database listens
-            with open(os.path.join(testbed_cli.STATE_DIR, "manifest.yml")) as handle:
-                services = yaml.safe_load(handle)["hosts"]["gw1"]["services"]
-            assert services["sys-mgmt-agent"]["target"] == "edgex-sys-mgmt-agent"
-            assert services["core-data"]["health"] == "/api/v2/ping"
-            assert url == "http://127.0.0.1:8500"
-        finally:
-            testbed_cli.down()
+    client = consul_client.Consul(port=testbed_cli.CONSUL_PORT)
+    checks = client.agent.checks()
+    api_services = {s for s, (_p, kind, _d) in releases.LEVSKI_SERVICES.items() if kind == "api"}
+    assert api_services <= set(client.agent.services()) and "sys-mgmt-agent" in api_services
+    for service in api_services:
+        port = releases.LEVSKI_SERVICES[service][0]
+        assert checks[service]["Status"] == "passing", checks[service]
+        assert "http://127.0.0.1:%d/api/v2/ping" % port in checks[service]["Output"]
+        assert get(port, "/api/v2/ping")[1]["serviceName"] == service
+        assert http_error(port, "/api/v3/ping")[0] == 404
+    assert get(58890, "/api/v2/version")[1] == {"apiVersion": "v2", "version": "2.3.0",
+                                                "serviceName": "sys-mgmt-agent"}
+    assert client.kv.get("edgex/core/2.0/core-data/Service/Port")[1]["Value"] == b"59880"
+    assert client.kv.get("edgex/devices/2.0/device-virtual/Writable/LogLevel")[1]["Value"] == b"INFO"
+    assert client.kv.get("edgex/v3/", recurse=True)[1] is None  # no 3.x layout, no common config
+    assert exchange(6379, b"PING\r\n", 7) == b"+PONG\r\n"  # the database
+    with open(testbed_2x["manifest"]) as handle:
+        services = yaml.safe_load(handle)["hosts"]["gw1"]["services"]
+    assert services["sys-mgmt-agent"]["target"] == "edgex-sys-mgmt-agent"
+    assert services["core-data"]["health"] == "/api/v2/ping"
+    assert testbed_2x["consul"] == "http://127.0.0.1:8500"
