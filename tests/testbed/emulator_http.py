@@ -104,7 +104,7 @@ class FaultRules(object):
             except re.error as exc:
                 raise FaultError("path is not a regular expression: %s" % exc)
         times = body.get("times")
-        rate = float(body.get("rate") or 1.0)
+        rate = float(body["rate"]) if body.get("rate") is not None else 1.0
         if rate <= 0:
             raise FaultError("rate must be > 0 bytes/s")
         return {"mode": mode, "path": path, "method": (body.get("method") or "").upper() or None,
@@ -264,13 +264,13 @@ class EmulatorHandler(BaseHTTPRequestHandler):
 
     def _trickle(self, data, rate):
         """Send ``data`` at ``rate`` bytes per second (a peer that is slow, not dead)."""
-        pause = 1.0 / rate
-        step = max(1, int(rate)) if rate > 1 else 1
+        step = max(1, int(rate / 50))  # at most ~50 writes a second
+        pause = step / rate
         for start in range(0, len(data), step):
             self.wfile.write(data[start:start + step])
             self.wfile.flush()
             if start + step < len(data):
-                time.sleep(pause * step)
+                time.sleep(pause)
 
     def hang(self):
         """Accept and never answer: wait until the client goes away (or HANG_LIMIT passes)."""
