@@ -129,6 +129,10 @@ class ConsulHandle(object):
     def is_emulator(self):
         return self.emulator is not None
 
+    def with_token(self, token):
+        """The same Consul seen with another token ("" : none at all, an anonymous request)."""
+        return ConsulHandle(self.host, self.port, self.scheme, token, self.emulator, self.ca)
+
     @property
     def addr(self):
         return "%s:%d" % (self.host, self.port)

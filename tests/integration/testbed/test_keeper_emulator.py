@@ -8,6 +8,7 @@ the JSON field names Go's encoding/json writes for its DTOs.
 
 import base64
 import json
+import os
 import re
 import threading
 import time
@@ -190,6 +191,18 @@ def test_invalid_registrations_fail_as_keeper_fails_them(keeper, request_body, s
         assert answer[0] == status, (method, answer)
         assert edgex_error(answer[1], status) == message, method
     assert keeper.request("GET", "/api/v3/registry/all")[1]["totalCount"] == 0
+
+
+def test_a_missing_interval_is_answered_word_for_word_as_real_keeper_did(keeper):
+    """tests/testbed/data/keeper/registration_400.json: keeper v4.0's answer, from a real log."""
+    sample_path = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                               "testbed", "data", "keeper", "registration_400.json")
+    with open(sample_path, "rb") as handle:
+        sample = handle.read().strip()
+    request = body()
+    request["registration"]["healthCheck"].pop("interval")
+    status, _headers, raw = keeper.answer("POST", "/api/v3/registry", request)
+    assert (status, raw) == (400, sample + b"\n")
 
 
 def test_only_the_first_json_value_of_a_body_counts(keeper):
