@@ -262,6 +262,13 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):
             self.close_connection = True
 
+    def respond_html_page(self, status):
+        """What a proxy or portal in front of the registry answers: an HTML page."""
+        reason = self.responses.get(status, ("",))[0]
+        page = ("<html>\r\n<head><title>%d %s</title></head>\r\n<body>\r\n<center><h1>%d %s</h1></center>\r\n"
+                "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n" % (status, reason, status, reason))
+        self.respond(status, [("Content-Type", "text/html")], page.encode())
+
     def _trickle(self, data, rate):
         """Send ``data`` at ``rate`` bytes per second (a peer that is slow, not dead)."""
         step = max(1, int(rate / 50))  # at most ~50 writes a second

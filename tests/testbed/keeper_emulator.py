@@ -777,11 +777,7 @@ def make_handler(state):
                 self.respond(200, [("Content-Type", "application/json")],
                              b"<html><body>502 Bad Gateway</body></html>")
             elif mode == "html":
-                status = fault.get("status") or 200
-                reason = self.responses.get(status, ("",))[0]
-                page = ("<html>\r\n<head><title>%d %s</title></head>\r\n<body>\r\n<center><h1>%d %s</h1></center>\r\n"
-                        "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n" % (status, reason, status, reason))
-                self.respond(status, [("Content-Type", "text/html")], page.encode())
+                self.respond_html_page(fault.get("status") or 200)
             elif mode == "404":
                 self._echo_error(EchoError(404, "Not Found"))
             else:
