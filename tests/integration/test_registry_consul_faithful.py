@@ -1,7 +1,6 @@
 """The Consul provider against answers as production Consul (1.16) gives them: ACL-filtered
 lists (with the filtered header masked for a request without a token), and a hostile
-registration among good ones. These are tests of the collection; the ones it does not pass
-yet are strict xfails naming the open issue, so that a fix turns them into failures to remove.
+registration among good ones (issue 10 items 1-2, issue 11 item 9).
 """
 
 import pytest
@@ -25,34 +24,26 @@ def test_the_management_token_sees_the_fleet(fleet):
         ("gw2", "core-data"), ("gw3", "core-data")]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10 items 1-2: without a token, default-deny Consul answers "
-                                       "200 with empty lists and masks X-Consul-Results-Filtered-By-ACLs; "
-                                       "discover() returns an empty fleet instead of an auth error")
 def test_no_token_under_default_deny_is_an_auth_error_not_an_empty_fleet(fleet):
-    with pytest.raises(RegistryAuthError):
+    with pytest.raises(RegistryAuthError, match="without a token, default policy deny"):
         ConsulRegistry(fleet.settings(token="")).discover()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10 items 1-2: a token that may not read services gets 200 "
-                                       "with the filtered header; discover() returns no services, no error")
 def test_a_token_that_cannot_read_services_is_an_auth_error(fleet):
     token = fleet.make_token({"node_prefix": {"": "read"}})
-    with pytest.raises(RegistryAuthError):
+    with pytest.raises(RegistryAuthError, match="the token cannot see the whole catalogue") as error:
         ConsulRegistry(fleet.settings(token=token)).discover()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10 item 1: a token limited to some nodes gets a shortened "
-                                       "list with the filtered header; discover() returns it as the fleet")
 def test_a_token_that_sees_part_of_the_fleet_is_an_auth_error(fleet):
     token = fleet.read_only_token(nodes="gw2", services="")
     with pytest.raises(RegistryAuthError):
         ConsulRegistry(fleet.settings(token=token)).discover()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 item 9: python-consul2 requests /v1/health/service/../x, "
-                                       "Consul's mux redirects it to /v1/health/x (404) and the whole "
-                                       "discovery fails")
 def test_one_hostile_registration_does_not_take_the_fleet_down(fleet):
     fleet.register("gw2", "../x", node_address="127.0.0.2", port=1)
     discovery = ConsulRegistry(fleet.settings()).discover()
     assert ("gw3", "core-data") in [(s.node, s.name) for s in discovery.services]
+    assert "../x" not in [s.name for s in discovery.services] and not discovery.complete
+    assert any("skipped service '../x'" in warning for warning in discovery.warnings)

@@ -42,6 +42,7 @@ from .model import Discovery, NodeRecord, Registry, ServiceRecord, worst_status
 _LIBRARY_ENVIRONMENT = ("CONSUL_HTTP_ADDR", "CONSUL_HTTP_TOKEN", "CONSUL_HTTP_SSL", "CONSUL_HTTP_SSL_VERIFY")
 _CONSTRUCTION = threading.Lock()
 FILTERED_HEADER = "x-consul-results-filtered-by-acls"
+DEFAULT_POLICY_HEADER = "x-consul-default-acl-policy"
 
 
 def _library():
@@ -143,6 +144,10 @@ class Transport(object):
         self.last_status = response.status
         if response.headers.get(FILTERED_HEADER, "").lower() == "true":
             self.filtered.append(what)
+        elif not self.settings.get("token") and response.headers.get(DEFAULT_POLICY_HEADER, "").lower() == "deny":
+            # Consul says nothing of filtering to a request without a token, but its default policy
+            # tells: the anonymous token sees only what a policy lets it.
+            self.filtered.append("%s without a token, default policy deny" % what)
         text = response.body.decode("utf-8", "replace")
         fields = dict(code=response.status, headers=_Headers(response.headers), body=text, content=response.body)
         return callback(self.response_class(*(fields[name] for name in self.response_class._fields)))
