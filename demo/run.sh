@@ -7,6 +7,9 @@ PY=.venv/bin/python
 export ANSIBLE_COLLECTIONS_PATH="$PWD/.collections"
 export ANSIBLE_PYTHON_INTERPRETER="$PWD/$PY"
 export ANSIBLE_NOCOLOR=1
+# An inventory source that cannot be used fails the run instead of leaving it an empty inventory
+# (inventories/ansible.cfg says the same for your own runs).
+export ANSIBLE_INVENTORY_UNPARSED_FAILED=true ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED=true
 STATE=testbed-state
 INVENTORY=inventories/consul/edgex.edgex.yml
 

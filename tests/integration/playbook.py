@@ -15,7 +15,9 @@ def ansible_env(**extra):
     collections = [os.path.join(REPO, ".collections")] + list(filter(None, [os.environ.get("EDGEX_TEST_COLLECTIONS_PATH")]))
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.pathsep.join(collections),
                ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_NOCOLOR="1", ANSIBLE_RETRY_FILES_ENABLED="0",
-               ANSIBLE_PYTHON_INTERPRETER=sys.executable)
+               ANSIBLE_PYTHON_INTERPRETER=sys.executable,
+               # as inventories/ansible.cfg recommends: a source that cannot be used fails the run
+               ANSIBLE_INVENTORY_UNPARSED_FAILED="true", ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED="true")
     env.update(extra)
     return env
 
