@@ -185,8 +185,8 @@ def test_imports_point_up_the_layers(module):
     wrong = ["%s (%s, layer %d)" % (target, component(target), LAYER_OF[component(target)])
              for target in sorted(GRAPH[module])
              if component(target) != own and LAYER_OF[component(target)] >= LAYER_OF[own]]
-    assert not wrong, "%s (layer %d) imports from its own layer or below: %s" % (module, LAYER_OF[own],
-                                                                               ", ".join(wrong))
+    assert not wrong, "%s (layer %d) imports from its own layer or below: %s" % (
+        module, LAYER_OF[own], ", ".join(wrong))
 
 
 def test_the_architecture_document_shows_the_same_layers():
