@@ -56,7 +56,7 @@ consul_fault null
 trap - EXIT
 
 step "6. Stop core-data on gw1 (playbooks/stop.yml): EdgeX deregisters it on the way down"
-"${PLAY[@]}" playbooks/stop.yml -l gw1 -e '{"edgex_services": ["core-data"]}'
+"${PLAY[@]}" playbooks/stop.yml -l gw1 -e '{"edgex_services_names": ["core-data"]}'
 $PY demo/show_registry.py --host 127.0.0.1 --port 8500 | grep -E "^(source|NODE|gw1 )" || true
 
 step "7. Start all on every gateway, in dependency order (playbooks/start.yml): only core-data changes"

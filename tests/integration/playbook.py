@@ -49,9 +49,10 @@ class PlayResult(object):
         return self.json["stats"]
 
 
-def run_play(tmp_path, tasks_yaml, inventory="localhost,", extra_args=(), env=None, hosts="localhost",
-             check=False, diff=False, timeout=300):
-    """Write a one-play playbook with ``tasks_yaml`` (a YAML list, already indented by 4) and run it."""
+def start_play(tmp_path, tasks_yaml, inventory="localhost,", extra_args=(), env=None, hosts="localhost",
+               check=False, diff=False):
+    """Write a one-play playbook with ``tasks_yaml`` (a YAML list, already indented by 4) and start
+    it; the caller waits with finish_play(). For tests that act while the play runs."""
     playbook = tmp_path / "play.yml"
     playbook.write_text("- hosts: %s\n  gather_facts: false\n  connection: local\n  tasks:\n%s" % (hosts, tasks_yaml))
     argv = [os.path.join(BIN, "ansible-playbook"), "-i", str(inventory), str(playbook)] + list(extra_args)
@@ -59,6 +60,21 @@ def run_play(tmp_path, tasks_yaml, inventory="localhost,", extra_args=(), env=No
         argv.append("--check")
     if diff:
         argv.append("--diff")
-    completed = subprocess.run(argv, env=ansible_env(**(env or {})), capture_output=True, text=True, timeout=timeout, check=False,
-                               cwd=str(tmp_path))
-    return PlayResult(completed)
+    return subprocess.Popen(argv, env=ansible_env(**(env or {})), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=str(tmp_path))
+
+
+def finish_play(process, timeout=300):
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise
+    return PlayResult(subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr))
+
+
+def run_play(tmp_path, tasks_yaml, inventory="localhost,", extra_args=(), env=None, hosts="localhost",
+             check=False, diff=False, timeout=300):
+    """Write a one-play playbook with ``tasks_yaml`` (a YAML list, already indented by 4) and run it."""
+    return finish_play(start_play(tmp_path, tasks_yaml, inventory, extra_args, env, hosts, check, diff), timeout)

@@ -133,7 +133,7 @@ def test_migrate_registrations_moves_what_consul_knows_to_keeper(consul, keeper,
         consul.host, consul.port, "token: %s\n" % consul.token if consul.token else ""))
     argv = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", str(inventory),
             os.path.join(REPO, "playbooks", "migrate_registrations.yml"),
-            "-e", json.dumps({"edgex_keeper_host": keeper.host, "edgex_keeper_port": keeper.port,
+            "-e", json.dumps({"edgex_registry_host": keeper.host, "edgex_registry_port": keeper.port,
                               "ansible_connection": "local"})]
 
     def migrate():

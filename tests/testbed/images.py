@@ -41,19 +41,36 @@ def image_exists(tag):
                           stderr=subprocess.DEVNULL).returncode == 0
 
 
-def debian_mirror():
-    """The mirror apt already uses (deb822 or one-line sources), so debootstrap reaches the same one."""
-    for path in sorted(glob.glob("/etc/apt/sources.list.d/*.sources")) + ["/etc/apt/sources.list"] + sorted(
-            glob.glob("/etc/apt/sources.list.d/*.list")):
+def apt_source_files(etc="/etc/apt"):
+    return sorted(glob.glob(os.path.join(etc, "sources.list.d", "*.sources"))) + [
+        os.path.join(etc, "sources.list")] + sorted(glob.glob(os.path.join(etc, "sources.list.d", "*.list")))
+
+
+def debian_mirror(paths=None):
+    """The Debian mirror apt already uses (deb822 or one-line sources), so debootstrap reaches the
+    same one; None when apt names none, and debootstrap then uses its own default. Only entries
+    with the ``main`` component count: a third-party repository whose path ends in /debian (Docker's)
+    is no Debian mirror."""
+    for path in apt_source_files() if paths is None else paths:
         try:
-            text = open(path).read()
+            with open(path) as handle:
+                text = handle.read()
         except OSError:
             continue
-        found = re.search(r"^URIs:\s*(\S+/debian)/?\s*$", text, re.M) or re.search(
-            r"^deb\s+(?:\[[^\]]*\]\s+)?(\S+/debian)/?\s+\S+", text, re.M)
+        for stanza in re.split(r"\n\s*\n", text):  # deb822: one source per paragraph
+            uri = re.search(r"^URIs:\s*(\S+/debian)/?\s*$", stanza, re.M)
+            if uri and re.search(r"^Components:.*\bmain\b", stanza, re.M):
+                return uri.group(1)
+        found = re.search(r"^deb\s+(?:\[[^\]]*\]\s+)?(\S+/debian)/?\s+\S+\s+.*\bmain\b", text, re.M)
         if found:
             return found.group(1)
-    return "http://deb.debian.org/debian"
+    return None
+
+
+def debootstrap_argv(root, mirror):
+    """debootstrap's command line; without a mirror it picks its own default for the suite."""
+    return ["debootstrap", "--variant=minbase", "--include=%s" % BASE_PACKAGES, SUITE, root] + (
+        [mirror] if mirror else [])
 
 
 def base_image():
@@ -69,10 +86,10 @@ def base_image():
             raise SystemExit("images: debootstrap is missing (apt-get install debootstrap)")
         root = tempfile.mkdtemp(prefix="edgex-rootfs-")
         try:
-            log("debootstrap %s (minbase + %s) from %s; this takes a minute once" % (SUITE, BASE_PACKAGES,
-                                                                                    debian_mirror()))
-            run(["debootstrap", "--variant=minbase", "--include=%s" % BASE_PACKAGES, SUITE, root, debian_mirror()],
-                stdout=subprocess.DEVNULL)
+            mirror = debian_mirror()
+            log("debootstrap %s (minbase + %s) from %s; this takes a minute once"
+                % (SUITE, BASE_PACKAGES, mirror or "debootstrap's default mirror"))
+            run(debootstrap_argv(root, mirror), stdout=subprocess.DEVNULL)
             for cruft in ("var/cache/apt/archives", "var/lib/apt/lists"):
                 shutil.rmtree(os.path.join(root, cruft), ignore_errors=True)
             run(["tar", "-C", root, "-cf", tarball + ".tmp", "."])
