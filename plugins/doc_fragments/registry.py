@@ -37,14 +37,18 @@ options:
     description:
       - Registry host.
       - When unset and O(registry_type=consul), the host part of E(CONSUL_HTTP_ADDR)
-        (C(host:port) or C(scheme://host:port)); otherwise V(127.0.0.1).
-      - E(CONSUL_HTTP_ADDR) describes Consul only and is never used for core-keeper.
+        (C(host:port), C(scheme://host:port), an IPv6 address in brackets, read as the Consul CLI
+        reads it); otherwise V(127.0.0.1).
+      - E(CONSUL_HTTP_ADDR) describes Consul only and is never used for core-keeper; with O(host) or
+        O(port) given it is not read at all.
+      - A host name or an IP address and nothing else (no scheme, port, path or query).
     type: str
   port:
     description:
       - Registry port.
-      - When unset and O(registry_type=consul), the port part of E(CONSUL_HTTP_ADDR); otherwise
-        V(8500) for Consul and V(59890) for core-keeper.
+      - When unset and O(registry_type=consul), the port part of E(CONSUL_HTTP_ADDR) (without one,
+        the scheme's, 80 or 443, as the Consul CLI connects); otherwise V(8500) for Consul and
+        V(59890) for core-keeper. From 1 to 65535.
     type: int
   scheme:
     description:
@@ -87,9 +91,10 @@ options:
 
   timeout:
     description:
-      - Seconds one registry call may take in total, from connecting to the last byte of the
-        answer; a call that takes longer counts as the registry being unreachable (the manifest
-        fallback then applies).
+      - Seconds one registry call may take in total, name lookup, connect, TLS handshake and the
+        whole answer included (a registry that trickles its answer is cut off); a call that takes
+        longer counts as the registry being unreachable (the manifest fallback then applies).
+        Must be > 0.
       - A discovery makes several calls (for Consul a few fixed ones plus one per service name),
         each under its own deadline.
     type: float
@@ -101,8 +106,11 @@ options:
     type: path
   fallback_on_auth_error:
     description:
-      - Also fall back to the manifest when the registry answers 401/403. Off by default because a
-        wrong token must not silently serve stale data.
+      - Also fall back to the manifest when the registry answers 401/403, filters its answer by ACLs
+        (Consul's C(X-Consul-Results-Filtered-By-ACLs), or no token under a default-deny policy; the
+        token cannot see the whole catalogue, so the answer says nothing about what is absent), or
+        fails the TLS check of its certificate (unknown CA, name mismatch, expired).
+      - Off by default because a wrong token or an impostor must not silently serve stale data.
     type: bool
     default: false
 
@@ -131,14 +139,18 @@ options:
     description:
       - Registry host.
       - When unset and O(registry_type=consul), the host part of E(CONSUL_HTTP_ADDR)
-        (C(host:port) or C(scheme://host:port)); otherwise V(127.0.0.1).
-      - E(CONSUL_HTTP_ADDR) describes Consul only and is never used for core-keeper.
+        (C(host:port), C(scheme://host:port), an IPv6 address in brackets, read as the Consul CLI
+        reads it); otherwise V(127.0.0.1).
+      - E(CONSUL_HTTP_ADDR) describes Consul only and is never used for core-keeper; with O(host) or
+        O(port) given it is not read at all.
+      - A host name or an IP address and nothing else (no scheme, port, path or query).
     type: str
   port:
     description:
       - Registry port.
-      - When unset and O(registry_type=consul), the port part of E(CONSUL_HTTP_ADDR); otherwise
-        V(8500) for Consul and V(59890) for core-keeper.
+      - When unset and O(registry_type=consul), the port part of E(CONSUL_HTTP_ADDR) (without one,
+        the scheme's, 80 or 443, as the Consul CLI connects); otherwise V(8500) for Consul and
+        V(59890) for core-keeper. From 1 to 65535.
     type: int
   scheme:
     description:
@@ -191,9 +203,10 @@ options:
 
   timeout:
     description:
-      - Seconds one registry call may take in total, from connecting to the last byte of the
-        answer; a call that takes longer counts as the registry being unreachable (the manifest
-        fallback then applies).
+      - Seconds one registry call may take in total, name lookup, connect, TLS handshake and the
+        whole answer included (a registry that trickles its answer is cut off); a call that takes
+        longer counts as the registry being unreachable (the manifest fallback then applies).
+        Must be > 0.
       - A discovery makes several calls (for Consul a few fixed ones plus one per service name),
         each under its own deadline.
     type: float
@@ -205,8 +218,11 @@ options:
     type: path
   fallback_on_auth_error:
     description:
-      - Also fall back to the manifest when the registry answers 401/403. Off by default because a
-        wrong token must not silently serve stale data.
+      - Also fall back to the manifest when the registry answers 401/403, filters its answer by ACLs
+        (Consul's C(X-Consul-Results-Filtered-By-ACLs), or no token under a default-deny policy; the
+        token cannot see the whole catalogue, so the answer says nothing about what is absent), or
+        fails the TLS check of its certificate (unknown CA, name mismatch, expired).
+      - Off by default because a wrong token or an impostor must not silently serve stale data.
     type: bool
     default: false
 
@@ -215,98 +231,6 @@ notes:
     injected into the inventory sync).
   - Relative paths in O(manifest_path), O(ca_path), O(client_cert) and O(client_key), at the top
     level or in O(sources), are relative to the directory of the inventory file.
-"""
-
-    # Transitional, equal to MODULES: the modules extend edgex.sysmgmt.registry until they switch
-    # to edgex.sysmgmt.registry.modules + edgex.sysmgmt.registry.actiongroup_registry; then it goes.
-    DOCUMENTATION = r"""
-options:
-  registry_type:
-    description:
-      - Who knows which EdgeX services run where.
-      - V(consul) asks Consul (EdgeX 2.x/3.x), V(keeper) asks core-keeper (EdgeX 4.x); both fall
-        back to the manifest at O(manifest_path) when the registry is unreachable, and say so.
-      - V(manifest) makes the manifest itself the registry (the collection registers and
-        deregisters services in it); V(none) uses the manifest as static data only.
-    type: str
-    choices: [consul, keeper, manifest, none]
-    default: consul
-  host:
-    description:
-      - Registry host.
-      - When unset and O(registry_type=consul), the host part of E(CONSUL_HTTP_ADDR)
-        (C(host:port) or C(scheme://host:port)); otherwise V(127.0.0.1).
-      - E(CONSUL_HTTP_ADDR) describes Consul only and is never used for core-keeper.
-    type: str
-  port:
-    description:
-      - Registry port.
-      - When unset and O(registry_type=consul), the port part of E(CONSUL_HTTP_ADDR); otherwise
-        V(8500) for Consul and V(59890) for core-keeper.
-    type: int
-  scheme:
-    description:
-      - V(http) or V(https).
-      - When unset and O(registry_type=consul), the scheme part of E(CONSUL_HTTP_ADDR) if it has
-        one, else V(https) when E(CONSUL_HTTP_SSL) is true; otherwise V(http).
-    type: str
-    choices: [http, https]
-  datacenter:
-    description:
-      - Consul datacenter to ask. Defaults to the agent's own datacenter.
-    type: str
-
-  token:
-    description:
-      - The registry's access token.
-      - Consul receives it in the C(X-Consul-Token) header; when unset, E(CONSUL_HTTP_TOKEN) is used.
-      - "core-keeper (EdgeX 4.x in secure mode) receives it as C(Authorization: Bearer <token>).
-        E(CONSUL_HTTP_TOKEN) is never sent to core-keeper."
-      - Never logged, cached or returned.
-    type: str
-
-  validate_certs:
-    description:
-      - Verify the registry's TLS certificate.
-      - When unset, E(CONSUL_HTTP_SSL_VERIFY) (V(true)/V(false)), else V(true).
-    type: bool
-  ca_path:
-    description:
-      - CA bundle to verify the registry's certificate with. When unset, E(CONSUL_CACERT).
-    type: path
-  client_cert:
-    description:
-      - Client certificate for mutual TLS. When unset, E(CONSUL_CLIENT_CERT).
-    type: path
-  client_key:
-    description:
-      - Key of O(client_cert). When unset, E(CONSUL_CLIENT_KEY).
-    type: path
-
-  timeout:
-    description:
-      - Seconds one registry call may take in total, from connecting to the last byte of the
-        answer; a call that takes longer counts as the registry being unreachable (the manifest
-        fallback then applies).
-      - A discovery makes several calls (for Consul a few fixed ones plus one per service name),
-        each under its own deadline.
-    type: float
-    default: 5.0
-  manifest_path:
-    description:
-      - The manifest file (see the collection's C(docs/manifest.md)). The fallback when the registry
-        is unreachable, and the registry itself when O(registry_type=manifest) or V(none).
-    type: path
-  fallback_on_auth_error:
-    description:
-      - Also fall back to the manifest when the registry answers 401/403. Off by default because a
-        wrong token must not silently serve stale data.
-    type: bool
-    default: false
-
-notes:
-  - The environment variables are read on the host the module runs on (usually the gateway),
-    not on the control node.
 """
 
     # The action group of meta/runtime.yml, as community.general documents actiongroup_consul.

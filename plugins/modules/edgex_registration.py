@@ -28,7 +28,8 @@ description:
 author:
   - edgex.sysmgmt maintainers (@edgex-sysmgmt)
 extends_documentation_fragment:
-  - edgex.sysmgmt.registry
+  - edgex.sysmgmt.registry.modules
+  - edgex.sysmgmt.registry.actiongroup_registry
 attributes:
   check_mode:
     description: Reports what would be registered or deregistered; the registry is only read.

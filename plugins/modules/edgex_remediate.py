@@ -26,7 +26,8 @@ description:
 author:
   - edgex.sysmgmt maintainers (@edgex-sysmgmt)
 extends_documentation_fragment:
-  - edgex.sysmgmt.registry
+  - edgex.sysmgmt.registry.modules
+  - edgex.sysmgmt.registry.actiongroup_registry
   - edgex.sysmgmt.executor
 attributes:
   check_mode:

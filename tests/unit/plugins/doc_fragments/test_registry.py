@@ -71,6 +71,14 @@ def test_the_action_group_fragment_names_the_runtime_group():
         assert "registry" in yaml.safe_load(handle)["action_groups"]
 
 
-def test_the_transitional_bare_fragment_is_the_modules_one():
-    # Until the modules name edgex.sysmgmt.registry.modules: then DOCUMENTATION and this test go.
-    assert ModuleDocFragment.DOCUMENTATION == ModuleDocFragment.MODULES
+def test_every_module_talking_to_the_registry_uses_the_modules_fragment_and_its_action_group():
+    import glob
+    import os
+
+    modules = glob.glob(os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "plugins", "modules", "edgex_*.py"))
+    assert modules
+    for path in modules:
+        fragments = yaml.safe_load(open(path).read().split('DOCUMENTATION = r"""')[1].split('"""')[0])[
+            "extends_documentation_fragment"]
+        assert {"edgex.sysmgmt.registry.modules", "edgex.sysmgmt.registry.actiongroup_registry"} <= set(fragments), path
+    assert not hasattr(ModuleDocFragment, "DOCUMENTATION")
