@@ -99,11 +99,8 @@ from ansible.utils.unsafe_proxy import wrap_var as make_unsafe
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._errors import EdgeXError, RegistryAuthError
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._names import group_safe
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.discover import discover
-from ansible_collections.edgex.sysmgmt.plugins.plugin_utils.inventory import (
-    EdgeXInventoryBase,
-    prefixed_group,
-    source_label,
-)
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.settings import registry_label
+from ansible_collections.edgex.sysmgmt.plugins.plugin_utils.inventory import EdgeXInventoryBase, prefixed_group
 
 display = Display()
 
@@ -127,7 +124,7 @@ class InventoryModule(EdgeXInventoryBase):
     def _read_sources(self):
         results, failures = [], []
         for settings in self.registry_settings():
-            label = source_label(settings)
+            label = registry_label(settings)
             try:
                 discovery = discover(settings)
             except RegistryAuthError as exc:
@@ -155,6 +152,7 @@ class InventoryModule(EdgeXInventoryBase):
         strict = self.get_option("strict")
         top = self.inventory.add_group(group_safe(prefix))
         # Live registries first: a host a registry knows wins over its manifest copy.
+        made_by = {}
         for result in sorted(results, key=lambda r: r["source"] == "manifest"):
             services_by_node = {}
             for service in result["services"]:
@@ -165,8 +163,12 @@ class InventoryModule(EdgeXInventoryBase):
                     display.warning("EdgeX inventory: skipped node %r from %s: not a usable host name"
                                     % (name, result["registry"]))
                     continue
-                if name in self.inventory.hosts:
+                if name in made_by:
+                    if result["source"] != "manifest":  # two live sources, one host: never a silent drop
+                        display.warning("EdgeX inventory: node %s from %s is also in %s; kept the first (give "
+                                        "each core-keeper source its node)" % (name, result["registry"], made_by[name]))
                     continue
+                made_by[name] = result["registry"]
                 self._add_host(top, prefix, name, node, services_by_node.get(name, []), result)
                 hostvars = self.inventory.get_host(name).get_vars()
                 self._set_composite_vars(self.get_option("compose"), hostvars, name, strict=strict)

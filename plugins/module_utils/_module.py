@@ -103,7 +103,7 @@ class GatewayModule(object):
         expected failures turned into fail_json."""
         problems = self.range_problems()
         try:
-            self._settings = resolve_registry_settings({name: self.params.get(name) for name in REGISTRY_OPTION_NAMES})
+            self._settings = self._resolve_settings()
         except SettingsError as exc:
             problems.append(str(exc))
         if problems:
@@ -133,8 +133,17 @@ class GatewayModule(object):
     def settings(self):
         """Registry settings from the params (explicit > CONSUL_* environment > default)."""
         if self._settings is None:
-            self._settings = resolve_registry_settings({name: self.params.get(name) for name in REGISTRY_OPTION_NAMES})
+            self._settings = self._resolve_settings()
         return self._settings
+
+    def _resolve_settings(self):
+        params = {name: self.params.get(name) for name in REGISTRY_OPTION_NAMES}
+        nodes = self.params.get("node")
+        nodes = [nodes] if isinstance(nodes, str) else (nodes or [])
+        if len(nodes) == 1:
+            # core-keeper knows no nodes: the one gateway a task acts on is the one keeper serves.
+            params["node_name"] = nodes[0]
+        return resolve_registry_settings(params)
 
     def registry(self):
         """The configured provider itself, without the manifest fallback (None for registry_type none)."""

@@ -26,6 +26,7 @@ from ansible.utils.display import Display
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._names import group_safe
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.settings import (
     registry_argument_spec,
+    SettingsError,
     resolve_registry_settings,
 )
 
@@ -36,6 +37,8 @@ REGISTRY_OPTIONS = tuple(REGISTRY_SPEC)
 # What one source may say: where and how to connect. The manifest and the auth-error policy are
 # one per inventory file.
 SOURCE_OPTIONS = tuple(o for o in REGISTRY_OPTIONS if o not in ("manifest_path", "fallback_on_auth_error"))
+# What only a source says: the gateway a core-keeper source stands for (keeper knows no nodes).
+SOURCE_ONLY_SPEC = {"node": dict(type="str")}
 PATH_OPTIONS = tuple(o for o, spec in REGISTRY_SPEC.items() if spec["type"] == "path")
 
 
@@ -52,16 +55,20 @@ def check_source(index, source, basedir):
     if not isinstance(source, dict):
         raise AnsibleParserError("sources[%d] must be a mapping of registry options, not %s"
                                  % (index, type(source).__name__))
-    unknown = set(source) - set(SOURCE_OPTIONS)
+    allowed = set(SOURCE_OPTIONS) | set(SOURCE_ONLY_SPEC)
+    unknown = set(source) - allowed
     if unknown:
         raise AnsibleParserError("sources[%d] has unknown option(s) %s (allowed: %s)"
-                                 % (index, ", ".join(sorted(unknown)), ", ".join(sorted(SOURCE_OPTIONS))))
+                                 % (index, ", ".join(sorted(unknown)), ", ".join(sorted(allowed))))
     # Without defaults: an option a source leaves out is inherited from the top level.
     spec = {name: dict(REGISTRY_SPEC[name], default=None) for name in SOURCE_OPTIONS}
+    spec.update(SOURCE_ONLY_SPEC)
     result = ArgumentSpecValidator(spec).validate(dict(source))
     if result.error_messages:
         raise AnsibleParserError("sources[%d]: %s" % (index, "; ".join(result.error_messages)))
     checked = {name: result.validated_parameters[name] for name in source}
+    if "node" in checked:
+        checked["node_name"] = checked.pop("node")
     for name in PATH_OPTIONS:
         if name in checked:
             checked[name] = resolve_path(checked[name], basedir)
@@ -90,14 +97,6 @@ def prefixed_group(prefix, name):
     return "%s_%s" % (prefix, name)
 
 
-def source_label(settings):
-    """Where a source points, for messages: never includes the token."""
-    if settings["registry_type"] in ("manifest", "none"):
-        return "%s:%s" % (settings["registry_type"], settings.get("manifest_path"))
-    label = "%s://%s:%s" % (settings["registry_type"], settings["host"], settings["port"])
-    return label + ("/" + settings["datacenter"] if settings.get("datacenter") else "")
-
-
 class EdgeXInventoryBase(BaseInventoryPlugin, Constructable, Cacheable):
     """Option reading and cache handling; the plugin adds discovery and host building."""
 
@@ -106,6 +105,7 @@ class EdgeXInventoryBase(BaseInventoryPlugin, Constructable, Cacheable):
     def __init__(self):
         super(EdgeXInventoryBase, self).__init__()
         self._config = {}
+        self._config_path = None
         self._config_dir = os.getcwd()
 
     def verify_file(self, path):
@@ -114,6 +114,7 @@ class EdgeXInventoryBase(BaseInventoryPlugin, Constructable, Cacheable):
     def parse(self, inventory, loader, path, cache=True):
         super(EdgeXInventoryBase, self).parse(inventory, loader, path, cache=cache)
         self._config = self._read_config_data(path)
+        self._config_path = path
         self._config_dir = os.path.dirname(os.path.abspath(path))
 
     # -- options ---------------------------------------------------------------------
@@ -138,7 +139,10 @@ class EdgeXInventoryBase(BaseInventoryPlugin, Constructable, Cacheable):
         """One resolved settings dict per source, each as a module with those options would use it."""
         sources = merge_sources(self._file_registry_options(), self.get_option("sources") or [],
                                 self.get_option("datacenters") or [], self._config_dir)
-        return [resolve_registry_settings(source) for source in sources]
+        try:
+            return [resolve_registry_settings(source) for source in sources]
+        except SettingsError as exc:
+            raise AnsibleParserError("EdgeX inventory %s: %s" % (self._config_path, exc))
 
     # -- cache -----------------------------------------------------------------------
     def get_cached_result(self, path, cache):

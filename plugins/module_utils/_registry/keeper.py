@@ -83,6 +83,9 @@ class KeeperRegistry(Registry):
         except http.TLSFailure as exc:
             raise RegistryTLSError("cannot set up TLS for core-keeper at %s %s" % (self.endpoint, exc))
         self.send = send or http.request  # tests give a fake
+        # keeper knows no nodes: its registrations are those of one gateway, named by the caller
+        # (an inventory source's node, a module's node), else after keeper's address.
+        self.node_name = settings.get("node_name") or settings["host"]
 
     # -- HTTP and error mapping ------------------------------------------------------
     def _call(self, method, path, body=None, query=None, accept=()):
@@ -147,7 +150,7 @@ class KeeperRegistry(Registry):
         registrations = answer.get("registrations") if isinstance(answer, dict) else None
         if not isinstance(registrations, list):
             raise self._shape_error(what, "no registrations list")
-        node = self.settings["host"]
+        node = self.node_name
         services, gaps = [], []
         for registration in registrations:
             current = self._registration(what, registration)
@@ -203,7 +206,7 @@ class KeeperRegistry(Registry):
         current = self._current(validate_name(service_id, "service id"))
         if current is None or current["status"] == HALT:
             return None
-        return Registration(name=service_id, id=service_id, node=self.settings["host"],
+        return Registration(name=service_id, id=service_id, node=self.node_name,
                             address=current["host"] or None, port=current["port"] or None,
                             check=Check(kind=current["type"] or "http", path=current["path"] or None,
                                         interval=current["interval"]))

@@ -391,3 +391,34 @@ def test_bad_sources_are_errors_naming_the_item(registry, tmp_path, source, mess
         parse(write_config(tmp_path, sources=[{"host": "ok.example"}, source]))
     assert message in str(error.value)
     assert registry.calls == []  # nothing was asked before the file was found good
+
+
+# -- core-keeper sources and hosts made twice (issue 10 item 11) -------------------------------
+def test_each_keeper_source_names_its_gateway(registry, tmp_path, monkeypatch):
+    def keeper(settings):
+        registry.calls.append(dict(settings))
+        node = settings.get("node_name") or settings["host"]
+        return Discovery(source="keeper", nodes=[NodeRecord(name=node, address=settings["host"], status="passing")],
+                         services=[ServiceRecord(name="core-data", node=node, port=59880, status="passing")])
+
+    plugin_module = sys.modules[type(inventory_loader.get("edgex.sysmgmt.edgex")).__module__]
+    monkeypatch.setattr(plugin_module, "discover", keeper)
+    path = write_config(tmp_path, registry_type="keeper", sources=[
+        {"host": "127.0.0.1", "port": 59890, "node": "gw1"}, {"host": "127.0.0.1", "port": 59891, "node": "gw2"}])
+    inventory, _plugin = parse(path)
+    assert sorted(inventory.hosts) == ["gw1", "gw2"]
+    assert [c["node_name"] for c in registry.calls] == ["gw1", "gw2"]
+
+
+def test_two_live_sources_that_make_one_host_warn_instead_of_dropping_silently(registry, tmp_path, warnings):
+    path = write_config(tmp_path, sources=[{"host": "consul-a.example"}, {"host": "consul-b.example"}])
+    inventory, _plugin = parse(path)  # both answer gw1 and gw2
+    assert sorted(inventory.hosts) == ["gw1", "gw2"]
+    assert any("node gw1 from consul://consul-b.example:8500 is also in consul://consul-a.example:8500" in w
+               for w in warnings)
+
+
+def test_a_registry_option_that_cannot_be_used_is_a_parse_error_without_the_value(registry, tmp_path):
+    with pytest.raises(AnsibleParserError, match="host must be a host name or an IP address") as error:
+        parse(write_config(tmp_path, host="127.0.0.1/?token=" + TOKEN))
+    assert TOKEN not in str(error.value) and registry.calls == []
