@@ -4,6 +4,10 @@
   ``docker import`` (the rootfs tarball is cached under tests/testbed/.cache/).
 - ``edgex-standin:<hash>``: the base plus the stand-in service and the registry emulators,
   tagged by a hash of those files, so a second build takes a second.
+- ``edgex-systemd-gateway:<hash>``: the stand-in image plus systemd (run as PID 1), the
+  stand-ins installed as units (systemd_units.py) and a user ``edgex`` with lingering on (its
+  own user manager), tagged by a hash of the stand-in tag, the packages and the unit files.
+  apt-get runs in a build container on the host network with this machine's CA bundle.
 """
 
 import glob
@@ -16,12 +20,19 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
 CACHE = os.path.join(HERE, ".cache")
 SUITE = "bookworm"
 BASE_PACKAGES = "python3,ca-certificates"
 LABEL = "edgex.testbed=1"
 # Files baked into the stand-in image, at /opt/edgex-testbed/<name>.
 PAYLOAD = ("standin/edgex_standin.py", "consul_emulator.py", "keeper_emulator.py", "emulator_http.py")
+SYSTEMD_PACKAGES = ("systemd", "dbus", "libpam-systemd", "procps")
+SYSTEMD_USER = "edgex"
+SYSTEMD_USER_UID = 1000
+CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 
 
 def log(message):
@@ -115,6 +126,63 @@ def standin_image():
     return tag
 
 
+def _systemd_build_files():
+    """{name in the build context: text}: the Dockerfile and what it copies."""
+    from tests.testbed import systemd_units
+
+    files = {}
+    lines = ["FROM %s" % standin_image(), "LABEL %s" % LABEL,
+             # systemd is the command (PID 1); docker stops it with the signal it shuts down on.
+             "ENTRYPOINT []", 'CMD ["/lib/systemd/systemd"]', "STOPSIGNAL SIGRTMIN+3"]
+    packages = " ".join(SYSTEMD_PACKAGES)
+    lines.append("COPY ca-bundle.crt /tmp/ca-bundle.crt")
+    lines.append(
+        "RUN apt-get -o Acquire::https::CAInfo=/tmp/ca-bundle.crt update -qq"
+        " && DEBIAN_FRONTEND=noninteractive apt-get -o Acquire::https::CAInfo=/tmp/ca-bundle.crt"
+        " install -y -qq --no-install-recommends %s >/dev/null"
+        " && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb /tmp/ca-bundle.crt" % packages)
+    # Lingering: the user's manager (systemctl --user) runs from boot, without a login.
+    lines.append("RUN useradd -m -u %d %s && mkdir -p /var/lib/systemd/linger && touch /var/lib/systemd/linger/%s"
+                 % (SYSTEMD_USER_UID, SYSTEMD_USER, SYSTEMD_USER))
+    for index, (path, text) in enumerate(sorted(systemd_units.unit_files().items())):
+        name = "unit-%d" % index
+        files[name] = text
+        lines.append("COPY %s %s" % (name, path))
+    files["environment"] = systemd_units.environment_text("gateway")
+    lines.append("COPY environment %s" % systemd_units.ENVIRONMENT_FILE)
+    for index, (path, text) in enumerate(sorted(systemd_units.user_unit_files(SYSTEMD_USER).items())):
+        name = "user-unit-%d" % index
+        files[name] = text
+        lines.append("COPY --chown=%d:%d %s %s" % (SYSTEMD_USER_UID, SYSTEMD_USER_UID, name, path))
+    files["Dockerfile"] = "\n".join(lines) + "\n"
+    return files
+
+
+def systemd_image():
+    """The systemd gateway image tag, built if missing (about a minute once, then cached)."""
+    files = _systemd_build_files()
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        digest.update(name.encode() + b"\0" + files[name].encode() + b"\0")
+    tag = "edgex-systemd-gateway:%s" % digest.hexdigest()[:12]
+    if image_exists(tag):
+        return tag
+    context = tempfile.mkdtemp(prefix="edgex-systemd-")
+    try:
+        for name, text in files.items():
+            with open(os.path.join(context, name), "w") as handle:
+                handle.write(text)
+        shutil.copy(CA_BUNDLE if os.path.exists(CA_BUNDLE) else os.devnull, os.path.join(context, "ca-bundle.crt"))
+        log("building %s (apt-get install %s)" % (tag, " ".join(SYSTEMD_PACKAGES)))
+        # Host network: the build container reaches the Debian mirror as the host does (no bridge here).
+        run(["docker", "build", "-q", "--network", "host", "-t", tag, context], stdout=subprocess.DEVNULL,
+            env=dict(os.environ, DOCKER_BUILDKIT="0"))
+    finally:
+        shutil.rmtree(context, ignore_errors=True)
+    prune_old("edgex-systemd-gateway", keep=tag)
+    return tag
+
+
 def prune_old(repository, keep):
     """Remove older stand-in tags of our own that no container uses."""
     listed = subprocess.run(["docker", "images", repository, "--format", "{{.Repository}}:{{.Tag}}"],
@@ -125,4 +193,4 @@ def prune_old(repository, keep):
 
 
 if __name__ == "__main__":
-    print(standin_image())
+    print(systemd_image() if sys.argv[1:] == ["systemd"] else standin_image())
