@@ -79,7 +79,7 @@ def wait_until(predicate, timeout=30.0, interval=0.1, what="condition"):
     raise RuntimeError("timed out after %.0fs waiting for %s (last: %r)" % (timeout, what, value))
 
 
-def run_container(name, image, command=None, network="none", labels=None):
+def run_container(name, image, command=None, network="none", labels=None, entrypoint=None):
     """A container of the systemd image, systemd as PID 1 unless ``command`` says otherwise."""
     docker("rm", "-f", name, check=False)
     argv = ["run", "-d", "--pull", "never", "--name", name, "--hostname", name, "--network", network,
@@ -90,6 +90,8 @@ def run_container(name, image, command=None, network="none", labels=None):
             "-v", "%s:%s/ansible_collections/edgex/sysmgmt:ro" % (REPO, COLLECTIONS_MOUNT)]
     for key, value in (labels or {}).items():
         argv += ["--label", "%s=%s" % (key, value)]
+    if entrypoint:
+        argv += ["--entrypoint", entrypoint]
     docker(*(argv + [image] + list(command or [])))
     return name
 

@@ -16,6 +16,9 @@ therefore does:
   systemctl's own message ("Job for ... failed because the control process exited with error
   code") says nothing about why: ``failure_text`` gives the unit's own words (Result, exit
   status, restarts, the last lines its processes logged);
+- a job can be canceled by another one: restarting a unit restarts what ``Requires=`` it, and
+  that replaces a stop of a dependent queued at the same moment ("Job for ... canceled."):
+  such a command is run again (at most twice), after which systemd has settled;
 - ``systemctl --user`` finds the user's manager through ``XDG_RUNTIME_DIR``, which a
   ``become``/``docker exec -u`` session does not set ("Failed to connect to bus: No medium
   found"): it is set to ``/run/user/<uid>`` when missing, as ansible.builtin.systemd does.
@@ -34,6 +37,7 @@ SHOW_PROPERTIES = ("ActiveState", "SubState", "LoadState", "MainPID", "ExecMainS
 # ExecMainCode is a waitid() si_code: the main process exited (status = exit code) or was killed (status = signal).
 _EXITED, _KILLED, _DUMPED = "1", "2", "3"
 LOG_LINES = 3
+CANCELED_RETRIES = 2
 
 # ActiveState -> executor state. "activating" includes SubState=auto-restart (waiting to
 # restart after a crash); like a restarting container it counts as running, and Result
@@ -177,13 +181,22 @@ class SystemdExecutor(Executor):
                 text += "; last logged: " + " | ".join(line for line in lines if line)
         return text
 
-    def _act(self, verb, unit, timeout=None):
-        """systemctl start|restart; a failed unit that hit its start limit is reset once and retried."""
-        argv = self._systemctl(verb, unit)
+    def _run_settled(self, argv, verb, unit, timeout):
+        """Run a systemctl job; one that another job canceled is run again, at most CANCELED_RETRIES times."""
         result = self.run(argv, verb, unit, timeout=timeout)
-        if result.rc != 0 and self.details(unit)["state"] == "failed":
-            self.run(self._systemctl("reset-failed", unit), verb, unit)
+        for _retry in range(CANCELED_RETRIES):
+            if result.rc == 0 or not result.stderr.rstrip().endswith(" canceled."):
+                break
             result = self.run(argv, verb, unit, timeout=timeout)
+        return result
+
+    def _act(self, verb, unit, timeout=None):
+        """systemctl start|stop|restart; a failed unit past its start limit is reset once and started again."""
+        argv = self._systemctl(verb, unit)
+        result = self._run_settled(argv, verb, unit, timeout)
+        if result.rc != 0 and verb != "stop" and self.details(unit)["state"] == "failed":
+            self.run(self._systemctl("reset-failed", unit), verb, unit)
+            result = self._run_settled(argv, verb, unit, timeout)
         if result.rc != 0:
             cause = (result.stderr or result.stdout).strip() or "exit code %d" % result.rc
             unit_says = self.failure_text(unit)
@@ -195,8 +208,7 @@ class SystemdExecutor(Executor):
     def stop(self, target, timeout=None):
         # systemctl has no per-call stop timeout: the unit's TimeoutStopSec decides when systemd
         # kills; ``timeout`` only extends how long we wait for systemctl to return.
-        unit = validate_systemd_unit(target)
-        self.run_checked(self._systemctl("stop", unit), "stop", unit, timeout=self.command_timeout(timeout))
+        self._act("stop", validate_systemd_unit(target), timeout=self.command_timeout(timeout))
 
     def restart(self, target, timeout=None):
         self._act("restart", validate_systemd_unit(target), timeout=self.command_timeout(timeout))

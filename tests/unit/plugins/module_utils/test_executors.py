@@ -370,6 +370,25 @@ def test_systemd_failed_start_reports_systemctls_message_and_the_units_own_words
         in runner.calls
 
 
+def test_systemd_a_job_another_job_canceled_is_run_again():
+    # Captured: restarting the database (Requires= of core-metadata) canceled a stop of core-metadata.
+    canceled = (1, "", recording("systemctl-stop-canceled.stderr"))
+    runner = FakeRunner((("systemctl", "stop"), [canceled, ok()]))
+    SystemdExecutor(runner=runner).stop("edgex-core-metadata", timeout=5)
+    assert runner.calls == [["systemctl", "stop", "edgex-core-metadata.service"]] * 2
+
+
+def test_systemd_a_job_canceled_again_and_again_is_an_error_after_two_retries():
+    canceled = (1, "", recording("systemctl-stop-canceled.stderr"))
+    runner = FakeRunner((("systemctl", "stop"), [canceled]),
+                        (("systemctl", "show"), ok(recording("systemctl-show-active.txt"))),
+                        (("journalctl",), ok()))
+    with pytest.raises(ExecutorError, match="cannot stop edgex-core-metadata.service: Job for edgex-core-metadata"
+                                            ".service canceled.\nunit: active/running$"):
+        SystemdExecutor(runner=runner).stop("edgex-core-metadata")
+    assert [c[1] for c in runner.calls].count("stop") == 3
+
+
 def test_systemd_failed_start_of_a_unit_that_is_not_failed_is_not_retried():
     runner = FakeRunner((("systemctl", "start"), (1, "", "Failed to start edgex-x.service: Access denied\n")),
                         (("systemctl", "show"), ok(recording("systemctl-show-inactive.txt"))),
