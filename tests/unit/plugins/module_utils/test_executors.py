@@ -566,34 +566,54 @@ def test_compose_falls_back_to_standalone_docker_compose_v2():
     assert runner.calls[2] == ["docker-compose", "-p", "edgex", "ps", "--all", "--format", "json"]
 
 
-def test_compose_v1_reads_state_through_docker_inspect():
-    inspected = recording("docker-inspect-exited-1.json")
-    runner = FakeRunner((PLUGIN, ToolNotFoundError("docker")),
-                        (STANDALONE, ok(recording("compose-version-v1.txt"))),
-                        (("docker-compose", "-p", "edgex", "ps"), ok(recording("compose-v1-ps-q.txt"))),
-                        (("docker", "inspect"), ok(inspected)))
-    executor = ComposeExecutor(runner=runner)
+V1_PS = ["docker", "ps", "--all", "--quiet", "--no-trunc", "--filter", "label=com.docker.compose.project=edgex",
+         "--filter", "label=com.docker.compose.service=device-virtual", "--filter",
+         "label=com.docker.compose.oneoff=False"]
+
+
+def compose_v1(*script):
+    runner = FakeRunner((PLUGIN, ToolNotFoundError("docker")), (STANDALONE, ok(recording("compose-version-v1.txt"))),
+                        *script)
+    return ComposeExecutor(runner=runner), runner
+
+
+def test_compose_v1_reads_state_by_its_labels_and_docker_inspect():
+    # Captured from docker-compose 1.29.2: the labels it puts on a service's containers.
+    executor, runner = compose_v1((("docker", "ps"), ok(recording("docker-ps-compose-v1-labels.txt"))),
+                                  (("docker", "inspect"), ok(recording("docker-inspect-exited-1.json"))))
     details = executor.details("edgex/device-virtual")
-    container_id = recording("compose-v1-ps-q.txt").strip()
-    assert runner.calls[1:] == [list(STANDALONE),
-                                ["docker-compose", "-p", "edgex", "ps", "--all", "-q", "device-virtual"],
-                                ["docker", "inspect", container_id]]
+    container_id = recording("docker-ps-compose-v1-labels.txt").strip()
+    assert runner.calls[1:] == [list(STANDALONE), V1_PS, ["docker", "inspect", container_id]]
     assert (details["state"], details["exit_code"], details["pid"]) == ("failed", 1, None)
     assert details["started_at"].startswith("20")
 
 
-def test_compose_v1_unknown_service_is_absent():
-    runner = FakeRunner((PLUGIN, (125, "", recording("docker-compose-plugin-missing.stderr"))),
-                        (STANDALONE, ok(recording("compose-version-v1.txt"))),
-                        (("docker-compose", "-p"), (1, "", recording("compose-v1-ps-no-such-service.stderr"))))
-    assert ComposeExecutor(runner=runner).state("edgex/core-data") == "absent"
+def test_compose_v1_created_container_is_stopped():
+    executor, _runner = compose_v1((("docker", "ps"), ok(recording("docker-ps-compose-v1-labels.txt"))),
+                                   (("docker", "inspect"), ok(recording("docker-inspect-compose-v1-created.json"))))
+    details = executor.details("edgexcmp/device-virtual")
+    assert (details["state"], details["raw"], details["pid"]) == ("stopped", ["created"], None)
+    assert details["containers"][0]["name"] == "edgexcmp_device-virtual_1"
+
+
+def test_compose_v1_project_label_is_normalised_as_v1_does():
+    executor, runner = compose_v1((("docker", "ps"), ok("")))
+    # Valid project names are lower-case already; v1 also drops the dots.
+    executor.state("edgex.gw-1_a/device-virtual")
+    assert "label=com.docker.compose.project=edgexgw-1_a" in runner.calls[-1]
 
 
 def test_compose_v1_without_containers_is_absent():
-    runner = FakeRunner((PLUGIN, ToolNotFoundError("docker")), (STANDALONE, ok("1.29.2\n")),
-                        (("docker-compose", "-p"), ok("")))
-    assert ComposeExecutor(runner=runner).state("edgex/core-data") == "absent"
+    executor, runner = compose_v1((("docker", "ps"), ok("")))
+    assert executor.state("edgex/core-data") == "absent"
     assert len(runner.calls) == 3  # no docker inspect with an empty id list
+
+
+def test_compose_v1_acting_without_its_file_says_so():
+    # Captured: v1 run outside the project's directory, without -f or --project-directory.
+    executor, _runner = compose_v1((("docker-compose", "-p"), (1, "", recording("compose-v1-no-config.stderr"))))
+    with pytest.raises(ExecutorError, match="cannot start edgex/core-data: Can't find a suitable configuration file"):
+        executor.start("edgex/core-data")
 
 
 def test_compose_errors_name_target_and_cause():
