@@ -20,7 +20,7 @@ from ansible_collections.edgex.sysmgmt.plugins.module_utils._executors.base impo
 )
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._executors.factory import default_target, get_executor
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._executors.compose import ComposeExecutor, parse_ps_json
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._executors.snap import parse_services, SnapExecutor
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._executors.snap import parse_logs, parse_services, SnapExecutor
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._executors.systemd import (
     parse_show,
     SystemdExecutor,
@@ -471,6 +471,35 @@ def test_snap_user_daemon_without_state_is_an_error():
     executor, _runner = snap(stdout="Service  Startup  Current  Notes\nedgexfoundry.ui  enabled  -  user\n")
     with pytest.raises(ExecutorError, match="Current='-'"):
         executor.state("edgexfoundry.ui")
+
+
+def test_snap_states_from_edgexs_own_documentation():
+    # EdgeX 3.0 snaps as EdgeX's docs show them (edgex-docs Ch-OSImageWithEdgeX.md; see the data README).
+    rows = parse_services(recording("snap-services-edgex-3.0-docs.txt"))
+    assert len(rows) == 16
+    listing = recording("snap-services-edgex-3.0-docs.txt")
+    for target, state, startup in [("edgexfoundry.core-data", "running", "enabled"),
+                                   ("edgexfoundry.core-common-config-bootstrapper", "stopped", "enabled"),
+                                   ("edgexfoundry.nginx", "stopped", "disabled"),
+                                   ("edgex-device-virtual.device-virtual", "running", "enabled")]:
+        executor, _runner = snap(stdout=listing)
+        details = executor.details(target)
+        assert (details["state"], details["startup"]) == (state, startup), target
+
+
+def test_snap_logs_lines_from_edgexs_own_documentation():
+    entries = parse_logs("...\n" + recording("snap-logs-edgexfoundry-docs.txt"))
+    assert len(entries) == 6
+    assert entries[0] == {"time": "2023-05-24T15:43:54Z", "app": "edgexfoundry.consul", "pid": 2785,
+                          "message": "2023-05-24T15:43:54.667Z [INFO]  agent: Synced check: check=support-notifications"}
+
+
+def test_snap_failure_text_is_the_apps_state_and_its_last_log_lines():
+    runner = FakeRunner((("snap", "services"), ok(recording("snap-services-inactive.txt"))),
+                        (("snap", "logs"), ok(recording("snap-logs-edgexfoundry-docs.txt"))))
+    text = SnapExecutor(runner=runner).failure_text("edgexfoundry.core-data")
+    assert text.startswith("inactive (disabled); last logged: 2023-05-24T15:43:54.667Z [INFO]")
+    assert runner.calls[1] == ["snap", "logs", "-n=3", "edgexfoundry.core-data"]
 
 
 def test_snap_start_stop_restart_argv():
