@@ -195,7 +195,8 @@ def test_recorded_compose_v1_outputs_still_match_the_real_tool(compose_project):
     import re
 
     data = os.path.join(os.path.dirname(os.path.dirname(__file__)), "unit", "data", "executors")
-    version = subprocess.run(["docker-compose", "version", "--short"], capture_output=True, text=True).stdout
+    version = subprocess.run(["docker-compose", "version", "--short"], capture_output=True, text=True,
+                             check=True).stdout
     with open(os.path.join(data, "compose-version-v1.txt")) as handle:
         assert version == handle.read()
     container = cg.container_of(compose_project["file"], "device-virtual")

@@ -220,7 +220,7 @@ def test_a_host_without_systemd_as_pid_1_gives_a_clear_error(docker_engine, tmp_
 
     with Lock():
         container = systemd_gateway.run_container("edgex-sdtest-nopid1", systemd_image(),
-                                                   command=["sleep", "infinity"])
+                                                  command=["sleep", "infinity"])
         try:
             gw = SystemdGateway(container, "sdgw", tmp_path)
             systemd_gateway.write_file(container, "/etc/edgex/manifest.yml",
@@ -236,7 +236,7 @@ def test_a_host_without_systemd_as_pid_1_gives_a_clear_error(docker_engine, tmp_
 def test_a_host_without_systemctl_gives_a_clear_error(docker_engine, tmp_path):
     with Lock():
         container = systemd_gateway.run_container("edgex-sdtest-nosystemctl", standin_image(),
-                                                   command=["infinity"], entrypoint="sleep")
+                                                  command=["infinity"], entrypoint="sleep")
         try:
             out = systemd_gateway.run_python(
                 container,

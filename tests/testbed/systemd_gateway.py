@@ -20,8 +20,11 @@ import sys
 import sysconfig
 import time
 
-from tests.testbed import systemd_units
-from tests.testbed.images import LABEL, REPO, SYSTEMD_USER, SYSTEMD_USER_UID, systemd_image
+if __name__ == "__main__":  # run as a script (make demo): make the checkout importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+from tests.testbed import systemd_units  # noqa: E402
+from tests.testbed.images import LABEL, REPO, SYSTEMD_USER, SYSTEMD_USER_UID, systemd_image  # noqa: E402
 
 SITE_PACKAGES_MOUNT = "/opt/edgex-python"
 COLLECTIONS_MOUNT = "/opt/edgex-collections"
@@ -132,6 +135,33 @@ def remove_gateway(name):
     docker("rm", "-f", name, check=False)
 
 
+MANIFEST = "/etc/edgex/manifest.yml"
+
+
+def up(name, node):
+    """A gateway with its manifest at MANIFEST (make demo); ``testbed.py down`` removes it."""
+    import yaml
+
+    from tests.testbed.testbed import Lock
+
+    with Lock():
+        start_gateway(name, node=node)
+        write_file(name, MANIFEST, yaml.safe_dump(systemd_units.manifest(node), sort_keys=False))
+    return name
+
+
+def main(argv=None):
+    import argparse
+
+    parser = argparse.ArgumentParser(description="the test-bed's systemd gateway")
+    sub = parser.add_subparsers(dest="command", required=True)
+    start = sub.add_parser("up", help="boot a systemd gateway (registry unit started, its manifest written)")
+    start.add_argument("--name", default="edgex-systemd-gw")
+    start.add_argument("--node", default="sdgw")
+    args = parser.parse_args(argv)
+    print(up(args.name, args.node))
+    return 0
+
+
 if __name__ == "__main__":
-    sys.stderr.write("usage: imported by tests and molecule; see the module docstring\n")
-    sys.exit(2)
+    sys.exit(main())
