@@ -107,11 +107,11 @@ def test_a_unit_that_fails_to_start_leaves_its_dependents_unstarted(systemd_gw):
     gw = systemd_gw
     gw.set_fault("core-metadata", STANDIN_CRASH_ON_START="1")
 
-    task, play = gw.service(name=["all"], state="started")
+    task, play = gw.service(name=["all"], state="started", wait_timeout=90)
     assert play.returncode != 0
     results = by_name(task)
     assert results["database"]["after"] == "running"
-    # Restart=on-failure retried it (5 times in 10 s) until systemd gave up: the unit failed.
+    # Restart=on-failure retried it 5 times (StartLimitBurst) until systemd gave up: the unit failed.
     assert results["core-metadata"]["after"] == "failed"
     assert "edgex-core-metadata.service" in results["core-metadata"]["error"]
     for dependent in ("core-data", "core-command", "device-virtual"):
@@ -126,7 +126,7 @@ def test_a_unit_that_fails_to_start_leaves_its_dependents_unstarted(systemd_gw):
 def test_a_unit_that_fails_to_start_is_reported_with_the_units_own_words(systemd_gw):
     gw = systemd_gw
     gw.set_fault("core-metadata", STANDIN_CRASH_ON_START="1")
-    task, _play = gw.service(name=["all"], state="started")
+    task, _play = gw.service(name=["all"], state="started", wait_timeout=90)
     error = by_name(task)["core-metadata"]["error"]
     assert "main process exited with status 1" in error
     assert "crashing on start as told" in error
@@ -136,7 +136,7 @@ def test_the_executor_gives_the_units_own_words_for_a_failed_unit(systemd_gw):
     gw = systemd_gw
     gw.set_fault("core-metadata", STANDIN_CRASH_ON_START="1")
     gw.systemctl("start", "edgex-core-metadata.service")
-    systemd_gateway.wait_until(lambda: gw.active("core-metadata") == "failed", timeout=20,
+    systemd_gateway.wait_until(lambda: gw.active("core-metadata") == "failed", timeout=60,
                                what="core-metadata to fail")
     out = gw.python(
         "from ansible_collections.edgex.sysmgmt.plugins.module_utils._executors.factory import get_executor\n"
@@ -158,7 +158,7 @@ def test_a_unit_past_its_start_limit_starts_again_once_fixed(systemd_gw):
     started_all(gw)
     gw.set_fault("device-virtual", STANDIN_CRASH_ON_START="1")
     gw.systemctl("restart", "edgex-device-virtual.service")
-    systemd_gateway.wait_until(lambda: gw.active("device-virtual") == "failed", timeout=20,
+    systemd_gateway.wait_until(lambda: gw.active("device-virtual") == "failed", timeout=60,
                                what="device-virtual to fail")
     refused = gw.systemctl("start", "edgex-device-virtual.service", check=False)
     assert refused.returncode == 1 and "Job for edgex-device-virtual.service failed" in refused.stderr
@@ -176,7 +176,7 @@ def test_health_and_remediation_see_a_crash_looping_unit(systemd_gw):
     started_all(gw)
     gw.set_fault("device-virtual", STANDIN_CRASH_ON_START="1")
     gw.systemctl("restart", "edgex-device-virtual.service")
-    systemd_gateway.wait_until(lambda: gw.active("device-virtual") == "failed", timeout=20,
+    systemd_gateway.wait_until(lambda: gw.active("device-virtual") == "failed", timeout=60,
                                what="device-virtual to fail")
     common = {"node": gw.node, "executor": "systemd", "registry_type": "consul", "host": "127.0.0.1",
               "manifest_path": "/etc/edgex/manifest.yml", "probe_timeout": 2}
@@ -191,7 +191,7 @@ def test_health_and_remediation_see_a_crash_looping_unit(systemd_gw):
 
     gw.set_fault("device-virtual")
     remediated, play = gw.module("edgex_remediate", name=["device-virtual"], grace=0, backoff=1, window=300,
-                                 wait_timeout=20, state_path="/var/lib/edgex/remediation.json", **common)
+                                 wait_timeout=60, state_path="/var/lib/edgex/remediation.json", **common)
     assert play.returncode == 0, play.failures()
     assert remediated["restarted"] == ["device-virtual"]
     # A manual (re)start clears systemd's restart counter: the remediation's restart went through systemd.

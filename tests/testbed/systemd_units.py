@@ -71,6 +71,10 @@ def unit_text(service):
         lines.append("Requires=" + " ".join(unit_name(s) for s in requires))
     lines += [
         "After=" + " ".join(after),
+        # systemd's default start limit (5 starts in 10 s) is reached or not depending on how fast
+        # a crashing service dies on a busy machine; over 60 s it is reached whatever the load.
+        "StartLimitIntervalSec=60",
+        "StartLimitBurst=5",
         "",
         "[Service]",
         "Type=simple",
@@ -79,7 +83,7 @@ def unit_text(service):
         "SyslogIdentifier=%s" % unit[:-len(".service")],
         "Restart=on-failure",
         # A crash-looping unit is visible (NRestarts, activating/auto-restart) for a few seconds
-        # before systemd's start limit (5 starts in 10 s) marks it failed.
+        # before the start limit marks it failed.
         "RestartSec=1",
         "TimeoutStopSec=30",
         "CPUAccounting=yes",
