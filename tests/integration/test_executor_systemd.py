@@ -6,6 +6,7 @@ python3) with ``executor: systemd``; what happened is read back from systemd its
 """
 
 import pytest
+import yaml
 
 from tests.testbed import systemd_gateway, systemd_units
 from tests.testbed.images import SYSTEMD_USER, standin_image, systemd_image
@@ -224,7 +225,7 @@ def test_a_host_without_systemd_as_pid_1_gives_a_clear_error(docker_engine, tmp_
         try:
             gw = SystemdGateway(container, "sdgw", tmp_path)
             systemd_gateway.write_file(container, "/etc/edgex/manifest.yml",
-                                       __import__("yaml").safe_dump(systemd_units.manifest("sdgw")))
+                                       yaml.safe_dump(systemd_units.manifest("sdgw")))
             task, play = gw.service(name=["core-data"], state="started", registry_type="none")
         finally:
             systemd_gateway.remove_gateway(container)
@@ -303,7 +304,7 @@ def test_edgex_service_with_scope_user_runs_as_the_user(systemd_gw, tmp_path):
         "executor": "systemd", "target": USER_UNIT, "address": "127.0.0.1", "port": systemd_units.USER_SERVICE[2],
         "health": "/api/v3/ping", "depends_on": [], "tags": [], "meta": {}}}
     path = "/home/%s/manifest.yml" % SYSTEMD_USER
-    systemd_gateway.write_file(gw.container, path, __import__("yaml").safe_dump(manifest))
+    systemd_gateway.write_file(gw.container, path, yaml.safe_dump(manifest))
     task, play = gw.service(name=[service], state="started", registry_type="none", manifest_path=path,
                             systemd_scope="user", user=SYSTEMD_USER)
     assert play.returncode == 0, play.failures()
