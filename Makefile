@@ -14,7 +14,7 @@ export PYTHONWARNINGS := ignore::DeprecationWarning:consul.base
 export EDGEX_REQUIRE_DOCKER := 1
 
 .PHONY: help deps venv collection-link engine image testbed-up testbed-down \
-        test unit integration sanity lint molecule demo build bench clean
+        test unit integration pyconsul sanity lint molecule demo build bench clean
 
 help:
 	@echo "make demo          set up and show the main job on the local test-bed"
@@ -60,6 +60,9 @@ integration: venv collection-link image
 	trap '$(PY) tests/testbed/testbed.py down' EXIT
 	$(PY) -m pytest tests/integration
 
+pyconsul: venv collection-link
+	bash tests/pyconsul.sh
+
 sanity: venv
 	bash tests/sanity/run.sh
 
@@ -72,6 +75,7 @@ molecule: venv collection-link image
 test: deps venv collection-link image
 	trap '$(PY) tests/testbed/testbed.py down' EXIT
 	$(PY) -m pytest tests/unit tests/integration
+	bash tests/pyconsul.sh
 	bash tests/sanity/run.sh
 	bash tests/lint.sh
 	bash tests/molecule.sh
@@ -86,4 +90,4 @@ bench: venv collection-link image
 	bash bench/run.sh
 
 clean: testbed-down
-	rm -rf $(VENV) $(COLLECTIONS) .pytest_cache tests/output bench/out
+	rm -rf $(VENV) $(REPO)/.venv-pyconsul $(COLLECTIONS) .pytest_cache tests/output bench/out

@@ -24,4 +24,5 @@ pytest_plugins = [
     "tests.testbed.fixtures_docker",
     "tests.testbed.fixtures_keeper",
     "tests.testbed.fixtures_systemd",
+    "tests.testbed.fixtures_tls",
 ]

@@ -19,4 +19,26 @@ options:
   docker_host:
     description: Docker daemon URL for the docker executor. Defaults to E(DOCKER_HOST), else the local socket.
     type: str
+  project:
+    description:
+      - Compose project of services the manifest gives no target for; their target is then
+        C(<project>/<service>). Defaults to V(edgex).
+    type: str
+  project_directory:
+    description:
+      - Directory of the compose project, passed to docker compose as C(--project-directory) (compose
+        files are looked up there when O(compose_files) is not given).
+    type: path
+  compose_files:
+    description:
+      - Compose files of the project, passed to docker compose as C(-f) in this order.
+    type: list
+    elements: path
+  systemd_scope:
+    description:
+      - V(system) manages units of the system manager (C(systemctl)); V(user) units of the user
+        manager of the user the module runs as (C(systemctl --user)).
+    type: str
+    choices: [system, user]
+    default: system
 """

@@ -207,6 +207,15 @@ unhealthy:
   type: list
   elements: str
   sample: [core-data]
+failing:
+  description:
+    - The services whose verdict O(fail_on) fails (none with O(fail_on=never)), each with C(node), C(name),
+      C(verdict) and C(reasons). The task fails when this is not empty, so a playbook that lets the
+      task fail (to write a report first) reads its gate from here instead of deciding again.
+  returned: success, and on failure once services were checked
+  type: list
+  elements: dict
+  sample: [{"node": "gw1", "name": "core-data", "verdict": "unhealthy", "reasons": ["ping answered 500"]}]
 not_healthy:
   description: Names of the services whose verdict is anything but V(healthy).
   returned: success, and on failure once services were checked
@@ -233,153 +242,49 @@ waited:
   type: float
 """
 
-import time
-
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._errors import EdgeXError, RegistryAuthError
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.health import (
-    check_services,
-    HealthResult,
-    not_healthy,
-    summary,
-    wait_until_healthy,
-)
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._module import (
-    discovery_facts,
-    registry_settings,
-)
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.settings import registry_argument_spec
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._catalog import EXECUTORS
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.discover import discover, overlay_manifest
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._executors.factory import executor_options, Executors
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.select import nodes_services, pick, requested
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.discover import manifest_for
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.health import HealthCheck, failing, summary
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._module import GatewayModule, TaskFailed
 
 
-def argument_spec():
-    spec = registry_argument_spec()
-    spec.update(
-        name=dict(type="list", elements="str", default=["all"]),
+class HealthModule(GatewayModule):
+    gateway = True
+    options = dict(
         node=dict(type="list", elements="str"),
-        probe_timeout=dict(type="float", default=3.0),
         max_workers=dict(type="int", default=32),
         wait_for=dict(type="str", default="none", choices=["none", "healthy"]),
         wait_timeout=dict(type="float", default=60.0),
         fail_on=dict(type="str", default="unhealthy", choices=["unhealthy", "degraded", "never"]),
         check_executor=dict(type="bool", default=False),
-        executor=dict(type="str", default="docker", choices=list(EXECUTORS)),
-        docker_host=dict(type="str"),
     )
-    return spec
+    positive = ("probe_timeout", "max_workers")
+    non_negative = ("wait_timeout",)
 
-
-class Selection(object):
-    """The services asked for on the nodes asked for (None: every node), from one discovery
-    completed by the manifest, and the asked-for names none of them has."""
-
-    def __init__(self, discovery, manifest, names, nodes):
-        if nodes is None:
-            in_scope = overlay_manifest(discovery, manifest)
+    def run(self):
+        params = self.params
+        names, nodes, waiting = self.requested_names(), params["node"], params["wait_for"] == "healthy"
+        health = HealthCheck(lambda: self.select(nodes, names), params["probe_timeout"], params["max_workers"],
+                             self.executors if params["check_executor"] else None)
+        if waiting:
+            results, _pending = health.wait(params["wait_timeout"])
         else:
-            in_scope = nodes_services(discovery, manifest, list(dict.fromkeys(nodes)))
-        self.known = sorted(set(s.name for s in in_scope))
-        self.services, self.missing = pick(in_scope, names)
-        self.discovery = discovery
-
-    def missing_message(self, nodes):
-        where = " on node %s" % ", ".join(nodes) if nodes else ""
-        return "unknown service name%s %s%s in the %s registry; known: %s" % (
-            "s" if len(self.missing) > 1 else "", ", ".join(self.missing), where, self.discovery.source,
-            ", ".join(self.known) or "none")
-
-
-def describe(results):
-    return "; ".join("%s on %s: %s" % (r.name, r.node or "no node", ", ".join(r.reasons) or r.verdict)
-                     for r in results)
-
-
-class HealthRun(object):
-    """One module run: asks the registry (again on every attempt when waiting) and probes."""
-
-    def __init__(self, module, settings, names, nodes):
-        self.module = module
-        self.settings = settings
-        self.names = names
-        self.nodes = nodes
-        self.selection = None
-        self.executors = Executors(module.params["executor"], executor_options(module.params))
-        self.warned = set()
-        self.attempts = []
-        self.started = time.monotonic()
-
-    def services(self):
-        discovery = discover(self.settings)
-        for warning in discovery.warnings:
-            if warning not in self.warned:  # the same fallback, seen again on a retry
-                self.warned.add(warning)
-                self.module.warn(warning)
-        self.selection = Selection(discovery, manifest_for(self.settings, discovery), self.names, self.nodes)
-        return self.selection.services
-
-    def check(self, services):
-        params = self.module.params
-        results = check_services(services, timeout=params["probe_timeout"], max_workers=params["max_workers"],
-                                 registry_source=self.selection.discovery.source,
-                                 executor_state=self.executors.state if params["check_executor"] else None)
-        # A name not registered yet is waited for like an unhealthy service.
-        return results + [HealthResult(name=n, verdict="unknown", reasons=["not registered"])
-                          for n in self.selection.missing]
-
-    def record_retry(self, attempt, results, pending, pause):
-        self.attempts.append(dict(attempt=attempt, elapsed=self.elapsed(), not_healthy=pending,
-                                  summary=summary(results), retry_in=round(pause, 2)))
-
-    def elapsed(self):
-        return round(time.monotonic() - self.started, 2)
+            services = health.services()
+            if health.selection.missing:
+                raise TaskFailed(health.selection.unknown_message(), **self.facts())
+            results = health.check(services)
+        result = dict(changed=False, services=[r.to_dict() for r in results], summary=summary(results),
+                      unhealthy=sorted(set(r.name for r in results if r.verdict == "unhealthy")),
+                      not_healthy=sorted(set(r.name for r in results if r.verdict != "healthy")),
+                      failing=failing(results, params["fail_on"]), **self.facts())
+        if waiting:
+            result.update(attempts=health.attempts, waited=health.elapsed())
+        message = health.verdict(results, params["fail_on"], params["wait_timeout"] if waiting else None)
+        if message:
+            raise TaskFailed(message, **result)
+        return result
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    params = module.params
-    if params["probe_timeout"] <= 0 or params["max_workers"] < 1 or params["wait_timeout"] < 0:
-        module.fail_json(msg="probe_timeout must be > 0, max_workers >= 1 and wait_timeout >= 0")
-    waiting = params["wait_for"] == "healthy"
-    try:
-        run = HealthRun(module, registry_settings(module), requested(params["name"]), params["node"])
-        if waiting:
-            results, pending = wait_until_healthy(run.services, run.check, params["wait_timeout"],
-                                                  on_retry=run.record_retry)
-        else:
-            services = run.services()
-            if run.selection.missing:
-                module.fail_json(msg=run.selection.missing_message(run.nodes),
-                                 **discovery_facts(run.selection.discovery))
-            results = run.check(services)
-            pending = not_healthy(results)
-    except RegistryAuthError as exc:
-        module.fail_json(msg="%s (check the token, or set fallback_on_auth_error to use the manifest instead)" % exc)
-    except EdgeXError as exc:
-        module.fail_json(msg=str(exc))
-
-    result = dict(changed=False, services=[r.to_dict() for r in results], summary=summary(results),
-                  unhealthy=sorted(set(r.name for r in results if r.verdict == "unhealthy")), not_healthy=pending,
-                  **discovery_facts(run.selection.discovery))
-    if waiting:
-        result.update(attempts=run.attempts, waited=run.elapsed())
-        if run.selection.missing:
-            missing = run.selection.missing_message(run.nodes)
-            module.fail_json(msg="after waiting %ss, %s" % (params["wait_timeout"], missing), **result)
-        if pending and params["fail_on"] != "never":
-            module.fail_json(msg="not healthy after waiting %ss: %s" % (
-                params["wait_timeout"], describe(r for r in results if r.verdict != "healthy")), **result)
-
-    failing = {"unhealthy": ("unhealthy",), "degraded": ("unhealthy", "degraded"), "never": ()}[params["fail_on"]]
-    bad = [r for r in results if r.verdict in failing]
-    if bad:
-        module.fail_json(msg="%d of %d services %s: %s" % (len(bad), len(results), " or ".join(failing), describe(bad)),
-                         **result)
-    module.exit_json(**result)
+    HealthModule.main()
 
 
 if __name__ == "__main__":

@@ -10,7 +10,10 @@ BIN = os.path.dirname(sys.executable)
 
 
 def ansible_env(**extra):
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, ".collections"),
+    # EDGEX_TEST_COLLECTIONS_PATH: where other collections (ansible.posix) are, for a venv without
+    # the `ansible` package (tests/pyconsul.sh).
+    collections = [os.path.join(REPO, ".collections")] + list(filter(None, [os.environ.get("EDGEX_TEST_COLLECTIONS_PATH")]))
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.pathsep.join(collections),
                ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_NOCOLOR="1", ANSIBLE_RETRY_FILES_ENABLED="0",
                ANSIBLE_PYTHON_INTERPRETER=sys.executable)
     env.update(extra)

@@ -106,7 +106,7 @@ def test_unknown_service_names_fail_and_list_the_known_ones(consul, local_standi
     wait_until(lambda: health_status(consul, "core-data"), what="core-data registered")
     result = run_play(tmp_path, task(name=["core-data", "device-nowhere"], **consul_args(consul))).task()
     assert result["failed"] is True
-    assert "unknown service name device-nowhere in the consul registry; known: " in result["msg"]
+    assert "unknown service device-nowhere in the consul registry; known: " in result["msg"]
     assert "core-data" in result["msg"].split("known: ")[1]
     assert "services" not in result  # nothing was probed
 
@@ -167,7 +167,7 @@ def test_wait_for_healthy_gives_up_naming_the_services(consul, local_standin, tm
     never = run_play(tmp_path, task(name=["device-virtual"], wait_for="healthy", wait_timeout=2,
                                     **consul_args(consul))).task()
     assert never["failed"] is True
-    assert never["msg"].startswith("after waiting 2.0s, unknown service name device-virtual in the consul registry")
+    assert never["msg"].startswith("after waiting 2.0s, unknown service device-virtual in the consul registry")
     assert never["services"][0]["reasons"] == ["not registered"]
 
     reported = run_play(tmp_path, task(name=["core-metadata"], wait_for="healthy", wait_timeout=1, probe_timeout=0.5,

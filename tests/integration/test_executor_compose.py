@@ -114,11 +114,9 @@ def import_manifest(tmp_path, project):
 def control(tmp_path, manifest, state, compose_file, names=("all",), check=False):
     args = {"name": list(names), "state": state, "node": cg.NODE, "executor": "compose",
             "registry_type": "consul", "host": cg.ADDRESS, "port": cg.REGISTRY_PORT,
-            "manifest_path": str(manifest), "wait_timeout": 30, "stop_timeout": 2}
-    # compose v1 reads COMPOSE_FILE as -f (the module's project_directory/compose_files options are
-    # being added on main; test_module_options_pass_the_project_to_compose uses them).
-    play = run_play(tmp_path, "    - edgex.sysmgmt.edgex_service: %s\n" % json.dumps(args), check=check,
-                    env={"COMPOSE_FILE": compose_file})
+            "manifest_path": str(manifest), "wait_timeout": 30, "stop_timeout": 2,
+            "project_directory": os.path.dirname(compose_file), "compose_files": [compose_file]}
+    play = run_play(tmp_path, "    - edgex.sysmgmt.edgex_service: %s\n" % json.dumps(args), check=check)
     return play.task(), play
 
 
@@ -169,25 +167,20 @@ def test_import_then_start_stop_restart_in_dependency_order(compose_project, tmp
                               ["device-virtual"]], reverse=True)
 
 
-def _module_has_option(module, option):
-    import importlib
-
-    spec = importlib.import_module("ansible_collections.edgex.sysmgmt.plugins.modules.%s" % module).argument_spec()
-    return option in spec
-
-
-@pytest.mark.skipif(not (_module_has_option("edgex_service", "project_directory")
-                         and _module_has_option("edgex_service", "compose_files")),
-                    reason="edgex_service has no project_directory/compose_files options yet (being added on main)")
-def test_module_options_pass_the_project_to_compose(compose_project, tmp_path):
+def test_compose_file_from_the_environment_as_compose_v1_reads_it(compose_project, tmp_path):
+    # Without the module's options: COMPOSE_FILE is compose's own way, and the executor passes it on.
     manifest, _imported = import_manifest(tmp_path, compose_project)
     args = {"name": ["database"], "state": "started", "node": cg.NODE, "executor": "compose",
-            "registry_type": "none", "manifest_path": str(manifest), "wait_timeout": 30,
-            "project": cg.PROJECT, "project_directory": compose_project["directory"],
-            "compose_files": [compose_project["file"]]}
-    play = run_play(tmp_path, "    - edgex.sysmgmt.edgex_service: %s\n" % json.dumps(args))
+            "registry_type": "none", "manifest_path": str(manifest), "wait_timeout": 30}
+    play = run_play(tmp_path, "    - edgex.sysmgmt.edgex_service: %s\n" % json.dumps(args),
+                    env={"COMPOSE_FILE": compose_project["file"]})
     assert play.returncode == 0, play.failures()
     assert state_of(compose_project, "database")["Running"]
+    # And without either, compose cannot find the project: the task says so.
+    stop = dict(args, state="stopped")
+    play = run_play(tmp_path, "    - edgex.sysmgmt.edgex_service: %s\n" % json.dumps(stop))
+    assert play.returncode != 0
+    assert "Can't find a suitable configuration file" in play.task()["msg"]
 
 
 def test_recorded_compose_v1_outputs_still_match_the_real_tool(compose_project):

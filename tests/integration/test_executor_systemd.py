@@ -287,15 +287,6 @@ def test_scope_user_as_root_says_how_to_reach_a_user_manager(systemd_gw):
     assert "loginctl enable-linger" in out.stdout
 
 
-def _module_has_option(module, option):
-    import importlib
-
-    spec = importlib.import_module("ansible_collections.edgex.sysmgmt.plugins.modules.%s" % module).argument_spec()
-    return option in spec
-
-
-@pytest.mark.skipif(not _module_has_option("edgex_service", "systemd_scope"),
-                    reason="edgex_service has no systemd_scope option yet (being added on main)")
 def test_edgex_service_with_scope_user_runs_as_the_user(systemd_gw, tmp_path):
     gw = systemd_gw
     service = systemd_units.USER_SERVICE[0]
@@ -309,3 +300,8 @@ def test_edgex_service_with_scope_user_runs_as_the_user(systemd_gw, tmp_path):
                             systemd_scope="user", user=SYSTEMD_USER)
     assert play.returncode == 0, play.failures()
     assert by_name(task)[service]["after"] == "running"
+    shown = systemd_gateway.systemctl(gw.container, "show", USER_UNIT, "--property=ActiveState", user=True).stdout
+    assert shown.strip() == "ActiveState=active"
+    again, _play = gw.service(name=[service], state="started", registry_type="none", manifest_path=path,
+                              systemd_scope="user", user=SYSTEMD_USER)
+    assert again["changed"] is False

@@ -29,6 +29,9 @@ CACHE = os.path.join(HERE, ".cache")
 SUITE = "bookworm"
 BASE_PACKAGES = "python3,ca-certificates"
 LABEL = "edgex.testbed=1"
+# Which checkout built a stand-in image: several worktrees share one engine, and each prunes
+# only its own old images (another's may be in use between two of its `docker run`s).
+SOURCE_LABEL = "edgex.testbed.source"
 # Files baked into the stand-in image, at /opt/edgex-testbed/<name>.
 PAYLOAD = ("standin/edgex_standin.py", "consul_emulator.py", "keeper_emulator.py", "emulator_http.py")
 SYSTEMD_PACKAGES = ("systemd", "dbus", "libpam-systemd", "procps")
@@ -117,7 +120,7 @@ def standin_image():
         return tag
     context = tempfile.mkdtemp(prefix="edgex-standin-")
     try:
-        lines = ["FROM %s" % base, "LABEL %s" % LABEL]
+        lines = ["FROM %s" % base, "LABEL %s" % LABEL, 'LABEL %s="%s"' % (SOURCE_LABEL, HERE)]
         for name in PAYLOAD:
             shutil.copy(os.path.join(HERE, name), os.path.join(context, os.path.basename(name)))
             lines.append("COPY %s /opt/edgex-testbed/%s" % (os.path.basename(name), os.path.basename(name)))
@@ -221,9 +224,9 @@ def compose_gateway_image():
 
 
 def prune_old(repository, keep):
-    """Remove older stand-in tags of our own that no container uses."""
-    listed = subprocess.run(["docker", "images", repository, "--format", "{{.Repository}}:{{.Tag}}"],
-                            capture_output=True, text=True).stdout.split()
+    """Remove older stand-in tags this checkout built that no container uses."""
+    listed = subprocess.run(["docker", "images", repository, "--filter", "label=%s=%s" % (SOURCE_LABEL, HERE),
+                             "--format", "{{.Repository}}:{{.Tag}}"], capture_output=True, text=True).stdout.split()
     for tag in listed:
         if tag != keep:
             subprocess.run(["docker", "rmi", tag], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from .._registry.model import worst_status
 from .health import NOT_RUNNING
-from .ledger import _without
+from .._errors import EdgeXError
+from .ledger import forget_unseen, iso_time, record_of, service_key, store, without
 from .remediation import Decision
 
 
@@ -22,7 +23,7 @@ def reap_step(record, critical, now, critical_for, executor_state, answered, req
     running, or cannot say, always keeps it."""
     record = dict(record or {})
     if not critical:
-        return _without(record, REAPING_FIELDS), Decision("keep", "its registration is not critical")
+        return without(record, REAPING_FIELDS), Decision("keep", "its registration is not critical")
     first = record.setdefault("first_critical", now)
     if executor_state == "running":
         return record, Decision("keep", "its executor says it is running")
@@ -52,3 +53,58 @@ def own_status(service, heard):
     if own:
         return worst_status(own)
     return "passing" if heard else "critical"
+
+
+class ReapingRun(object):
+    """One reaping pass on one gateway: per registration, a decision from its checks, its executor
+    and the ledger, and the deregistration of what may be reaped."""
+
+    def __init__(self, node, services, results, executors, critical_for, require_target, now, names=None):
+        self.node = node
+        self.services = services
+        self.results = results
+        self.executors = executors
+        self.critical_for = critical_for
+        self.require_target = require_target
+        self.now = now
+        self.names = names  # the service keys asked for; None: all of the node's
+        self.entries = []
+
+    def key(self, service):
+        return service_key(self.node, service.id)
+
+    def decide_and_deregister(self, ledger, deregister):
+        """Changes ``ledger`` (a ledger's data, under its lock): decides for every registration and
+        calls ``deregister(service)`` for those to reap (None: check mode, nothing is deregistered)."""
+        for service, result in zip(self.services, self.results):
+            heard = answered(result)
+            status = own_status(service, heard)
+            record, decision = reap_step(record_of(ledger, self.key(service)), status == "critical", self.now,
+                                         self.critical_for, result.executor_state, heard, self.require_target)
+            try:
+                executor, target = self.executors.for_service(service)
+                executor = executor.name
+            except EdgeXError:  # no container/unit name: its state was unknown too, so it is kept
+                executor = target = None
+            entry = dict(name=service.name, id=service.id, node=service.node, registry_status=status,
+                         executor=executor, target=target, executor_state=result.executor_state, answered=heard,
+                         critical_since=iso_time(record.get("first_critical")), action=decision.action,
+                         reason=decision.reason, next_eligible=iso_time(decision.next_eligible))
+            if decision.action == "reap" and deregister is not None:
+                try:
+                    deregister(service)
+                    record.pop("first_critical")  # gone: a later registration starts a new timer
+                except EdgeXError as exc:
+                    entry["error"] = str(exc)
+            store(ledger, self.key(service), record)
+            self.entries.append(entry)
+        forget_unseen(ledger, self.node, {self.key(s) for s in self.services}, REAPING_FIELDS, self.names)
+        return ledger
+
+    def split(self):
+        """(reaped, kept), without the internal ``action``."""
+        reaped, kept = [], []
+        for entry in self.entries:
+            entry = dict(entry)
+            (reaped if entry.pop("action") == "reap" else kept).append(entry)
+        return reaped, kept

@@ -14,7 +14,15 @@ import os
 import time
 from dataclasses import replace
 
-from .._errors import EdgeXError, ManifestError, RegistryAuthError, RegistryUnavailableError
+from .._errors import (
+    EdgeXError,
+    ManifestError,
+    RegistryAuthError,
+    RegistryFilteredError,
+    RegistryServerError,
+    RegistryTLSError,
+    RegistryUnavailableError,
+)
 from .._manifest.store import ManifestStore
 from .consul import ConsulRegistry
 from .keeper import KeeperRegistry
@@ -50,29 +58,33 @@ def _discover_manifest(settings, reason):
 
 
 def discover(settings, registry=None):
-    """Ask the configured registry; fall back to the manifest when it is unreachable.
+    """Ask the configured registry; fall back to the manifest when it is unavailable.
 
     - registry_type manifest / none: the manifest (none: static data only, no live registry).
-    - consul / keeper unreachable (refused, timeout, 5xx): the manifest, with a warning
-      naming the cause and ``manifest_age`` set.
-    - 401/403: raised, unless ``fallback_on_auth_error`` is true: a wrong token must not
-      silently serve stale data.
+    - consul / keeper unreachable (refused, time-out) or failing (5xx): the manifest, with a
+      warning naming the cause and ``manifest_age`` set.
+    - 401/403, an answer filtered by ACLs, a TLS identity check that failed: raised, unless
+      ``fallback_on_auth_error`` is true: a wrong token or an impostor must not silently serve
+      stale data, and a filtered answer says nothing about what is absent.
+    - anything else (a client that cannot be built, an answer that is not the registry's): raised.
     """
     registry_type = settings.get("registry_type", "consul")
     if registry_type in ("manifest", "none"):
         return _discover_manifest(settings, None)
-    if registry is None:
-        registry = open_registry(settings)
     started = time.time()
     try:
-        return registry.discover()
+        return (registry or open_registry(settings)).discover()
+    except RegistryServerError as exc:
+        reason = "%s registry failed (%s); using the manifest" % (registry_type, exc)
     except RegistryUnavailableError as exc:
         reason = "%s registry unreachable (%s); using the manifest" % (registry_type, exc)
     except RegistryAuthError as exc:
         if not settings.get("fallback_on_auth_error"):
             raise
-        reason = "%s registry refused access (%s); using the manifest as allowed by " \
-                 "fallback_on_auth_error" % (registry_type, exc)
+        what = "could not be trusted" if isinstance(exc, RegistryTLSError) else \
+            "filtered its answer" if isinstance(exc, RegistryFilteredError) else "refused access"
+        reason = "%s registry %s (%s); using the manifest as allowed by fallback_on_auth_error" \
+                 % (registry_type, what, exc)
     if not settings.get("manifest_path"):
         raise RegistryUnavailableError(
             "%s (after %.1fs), and no manifest_path is set to fall back to"

@@ -81,6 +81,13 @@ class Discovery:
     manifest_age: Optional[float] = None  # seconds since the manifest's updated_at
     warnings: List[str] = field(default_factory=list)
     datacenter: Optional[str] = None
+    # Why this answer may not be the whole truth (a list filtered by ACLs, a registration skipped
+    # as unsafe, ...). Only a complete answer may say that something is gone.
+    gaps: List[str] = field(default_factory=list)
+
+    @property
+    def complete(self):
+        return not self.gaps
 
     def services_on(self, node):
         return [s for s in self.services if s.node == node]
@@ -90,7 +97,7 @@ class Discovery:
 
 
 class Registry(object):
-    """A provider: consul, keeper, manifest. Implementations raise the errors of _common."""
+    """A provider: consul, keeper, manifest. Implementations raise the errors of ``_errors``."""
 
     type = "abstract"
 

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._executors.factory import get_executor
+
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._names import validate_container_name
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._errors import ExecutorError, InvalidNameError
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._executors.base import (
