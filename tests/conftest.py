@@ -30,5 +30,6 @@ pytest_plugins = [
     "tests.testbed.fixtures_consul",
     "tests.testbed.fixtures_docker",
     "tests.testbed.fixtures_keeper",
+    "tests.testbed.fixtures_systemd",
     "tests.testbed.fixtures_tls",
 ]

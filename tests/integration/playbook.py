@@ -50,11 +50,15 @@ class PlayResult(object):
 
 
 def start_play(tmp_path, tasks_yaml, inventory="localhost,", extra_args=(), env=None, hosts="localhost",
-               check=False, diff=False):
+               check=False, diff=False, connection="local"):
     """Write a one-play playbook with ``tasks_yaml`` (a YAML list, already indented by 4) and start
-    it; the caller waits with finish_play(). For tests that act while the play runs."""
+    it; the caller waits with finish_play(). For tests that act while the play runs.
+    ``connection=None``: the inventory's own (e.g. community.docker.docker for a gateway container)."""
     playbook = tmp_path / "play.yml"
-    playbook.write_text("- hosts: %s\n  gather_facts: false\n  connection: local\n  tasks:\n%s" % (hosts, tasks_yaml))
+    header = "- hosts: %s\n  gather_facts: false\n" % hosts
+    if connection:
+        header += "  connection: %s\n" % connection
+    playbook.write_text("%s  tasks:\n%s" % (header, tasks_yaml))
     argv = [os.path.join(BIN, "ansible-playbook"), "-i", str(inventory), str(playbook)] + list(extra_args)
     if check:
         argv.append("--check")
@@ -75,6 +79,7 @@ def finish_play(process, timeout=300):
 
 
 def run_play(tmp_path, tasks_yaml, inventory="localhost,", extra_args=(), env=None, hosts="localhost",
-             check=False, diff=False, timeout=300):
+             check=False, diff=False, timeout=300, connection="local"):
     """Write a one-play playbook with ``tasks_yaml`` (a YAML list, already indented by 4) and run it."""
-    return finish_play(start_play(tmp_path, tasks_yaml, inventory, extra_args, env, hosts, check, diff), timeout)
+    return finish_play(start_play(tmp_path, tasks_yaml, inventory, extra_args, env, hosts, check, diff, connection),
+                       timeout)
