@@ -122,8 +122,6 @@ def test_a_unit_that_fails_to_start_leaves_its_dependents_unstarted(systemd_gw):
     assert "core-metadata" in task["msg"]
 
 
-@pytest.mark.xfail(strict=True, reason="needs _gateway/control.py to add executor.failure_text(target) to its "
-                                       "'failed after start' error (the executor gives it; see the report to the lead)")
 def test_a_unit_that_fails_to_start_is_reported_with_the_units_own_words(systemd_gw):
     gw = systemd_gw
     gw.set_fault("core-metadata", STANDIN_CRASH_ON_START="1")

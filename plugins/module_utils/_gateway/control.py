@@ -282,7 +282,9 @@ class BatchControl(object):
                 if current in ("stopped", "absent"):
                     return current
             elif current == "failed":
-                raise ExecutorError("%s %s failed after %s" % (service.executor, service.target, ACTIONS[state]))
+                said = executor.failure_text(service.target)  # the unit's or app's own words, where it has some
+                raise ExecutorError("%s %s failed after %s%s" % (service.executor, service.target, ACTIONS[state],
+                                                                  ": " + said if said else ""))
             elif one_shot and current == "stopped":
                 return current
             elif current == "running" and (answered or not self.wait):
