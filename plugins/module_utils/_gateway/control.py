@@ -284,7 +284,7 @@ class BatchControl(object):
             elif current == "failed":
                 said = executor.failure_text(service.target)  # the unit's or app's own words, where it has some
                 raise ExecutorError("%s %s failed after %s%s" % (service.executor, service.target, ACTIONS[state],
-                                                                  ": " + said if said else ""))
+                                                                 ": " + said if said else ""))
             elif one_shot and current == "stopped":
                 return current
             elif current == "running" and (answered or not self.wait):

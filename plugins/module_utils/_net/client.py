@@ -45,8 +45,6 @@ class NotHTTP(HTTPFailure):
     """The peer answered with something that is not a whole HTTP answer."""
 
 
-
-
 def path_segment(value):
     """``value`` as one URL path segment: every character outside unreserved ones is escaped,
     so a name like ``../x`` or ``a?b`` can never change the path or add a query."""

@@ -224,8 +224,8 @@ class KeeperRegistry(Registry):
         if check.kind != "http" or check.timeout or check.deregister_critical_after:
             problems.append("keeper runs an http check only, without timeout or deregister_critical_after")
         if problems:
-            raise RegistryError("cannot register %s in core-keeper at %s: %s" % (service_id, self.endpoint,
-                                                                                "; ".join(problems)))
+            raise RegistryError("cannot register %s in core-keeper at %s: %s"
+                                % (service_id, self.endpoint, "; ".join(problems)))
         # No status, as go-mod-registry: keeper stores UNKNOWN and its own checks decide.
         body = {"apiVersion": API_VERSION, "registration": {
             "serviceId": service_id, "host": registration.address, "port": int(registration.port),

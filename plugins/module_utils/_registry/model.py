@@ -131,8 +131,8 @@ class Check:
             kind = words.pop(0)
             path = words.pop(0) if kind == "http" else None
             options = dict(zip(words[::2], words[1::2]))
-            if kind not in ("http", "tcp") or len(words) % 2 or not set(options) <= {"every", "timeout",
-                                                                                       "deregister-after"}:
+            known = {"every", "timeout", "deregister-after"}
+            if kind not in ("http", "tcp") or len(words) % 2 or not set(options) <= known:
                 return None
             return cls(kind=kind, path=path, interval=options["every"], timeout=options.get("timeout"),
                        deregister_critical_after=options.get("deregister-after"))

@@ -123,7 +123,7 @@ def test_consul_bad_rules_are_refused(consul):
     consul._need_emulator("fault rules")
     for body in ({"mode": "explode"}, {"mode": "500", "path": "("}, {"mode": "trickle-body", "rate": 0}):
         request = urllib.request.Request(consul.url + "/_emulator/fault", data=json.dumps(body).encode(),
-                                          method="POST")
+                                         method="POST")
         with pytest.raises(urllib.error.HTTPError) as err:
             urllib.request.urlopen(request, timeout=10)
         assert err.value.code == 400

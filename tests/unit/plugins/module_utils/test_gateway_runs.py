@@ -183,7 +183,7 @@ def test_reaping_deregisters_only_what_the_policy_reaps():
     reaped, kept = run.split()
     assert [e["id"] for e in reaped] == ["core-data"] and reaped[0]["target"] == "edgex-core-data"
     assert {e["id"]: e["reason"] for e in kept} == {"core-command": "its executor says it is running",
-                                                     "support-scheduler": "its registration is not critical"}
+                                                    "support-scheduler": "its registration is not critical"}
     # the reaped registration's timer is gone; the kept critical one keeps its first sighting
     assert ledger["services"] == {"gw1/core-command": {"first_critical": 50.0}}
 
