@@ -60,7 +60,7 @@ def test_consul_html_500_and_times(consul):
     status, headers, raw = consul.answer("GET", "/v1/catalog/nodes")
     assert status == 200 and b"<h1>200 OK</h1>" in raw
     consul.fault("500", path=r"^/v1/health/", times=2)
-    for _ in range(2):
+    for _attempt in range(2):
         status, _headers, raw = consul.answer("GET", "/v1/health/state/any")
         assert (status, raw) == (500, b"rpc error making call: emulated failure")
     assert consul.answer("GET", "/v1/health/state/any")[0] == 200  # the rule is used up

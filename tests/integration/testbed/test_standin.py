@@ -458,7 +458,7 @@ def test_keeper_is_no_provider_before_4x():
     from tests.testbed.fixtures_docker import STANDIN
 
     done = subprocess.run([sys.executable, STANDIN, "--service", "core-data", "--port", "1", "--config-provider",
-                           "keeper"], capture_output=True, text=True, timeout=30, env=dict(os.environ))
+                           "keeper"], capture_output=True, text=True, timeout=30, env=dict(os.environ), check=False)
     assert done.returncode == 2 and "core-keeper is the configuration provider of EdgeX 4.x only" in done.stderr
 
 
