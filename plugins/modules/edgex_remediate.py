@@ -246,6 +246,7 @@ from ansible_collections.edgex.sysmgmt.plugins.module_utils._module import Gatew
 
 class RemediateModule(GatewayModule):
     gateway = True
+    engine_timeout_option = "wait_timeout"
     options = dict(grace=dict(type="float", default=60.0), max_restarts=dict(type="int", default=3),
                    window=dict(type="float", default=3600.0), backoff=dict(type="float", default=30.0),
                    state_path=dict(type="path", default=LEDGER_PATH), wait_timeout=dict(type="float", default=60.0),
