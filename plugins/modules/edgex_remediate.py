@@ -89,7 +89,9 @@ options:
     type: float
     default: 60
   probe_timeout:
-    description: Seconds one service may take to answer its health probe, connect and every read included.
+    description:
+      - Seconds one service may take to answer its health probe, name lookups, connect and every read
+        included. Services are probed by kind and at the address M(edgex.sysmgmt.edgex_health) describes.
     type: float
     default: 3.0
   stop_timeout:
