@@ -177,6 +177,12 @@ def _send_quietly(sock, data):
         pass  # the answer was had; a peer that closed first changes nothing
 
 
+def _target(address, port, path):
+    """What a probe is aimed at: the URL of an HTTP probe, else ``host:port``."""
+    where = probe_target(address, port)
+    return "http://%s%s" % (where, path) if path else where
+
+
 def _what(kind, path, target):
     if kind == "edgex-ping":
         return "ping"
@@ -198,12 +204,9 @@ def probe_ping(service, timeout):
     try:
         endpoint = reach(service, deadline, timeout)
     except Unreachable as exc:
-        target = probe_target(service.address, service.port)
-        return Probe(kind, ("http://%s%s" % (target, path)) if path else target, error=str(exc),
-                     address=service.address, port=service.port)
-    target = probe_target(endpoint.address, endpoint.port)
-    if path:
-        target = "http://%s%s" % (target, path)
+        return Probe(kind, _target(service.address, service.port, path), error=str(exc), address=service.address,
+                     port=service.port)
+    target = _target(endpoint.address, endpoint.port, path)
     probe = Probe(kind, target, address=endpoint.address, port=endpoint.port, mapped=endpoint.mapped)
     what = _what(kind, path, target)
     sock = None
