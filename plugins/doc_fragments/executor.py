@@ -20,7 +20,7 @@ options:
     description:
       - Docker daemon URL for the docker executor. Defaults to E(DOCKER_HOST), else the local socket.
       - Every call to the Docker engine has one total deadline, connect and the whole answer included,
-        O(wait_timeout) in modules that act on services and wait for them, else O(probe_timeout)
+        the module's C(wait_timeout) where it acts on services and waits for them, else its C(probe_timeout)
         (at least 1 and at most 60 seconds); a stop or restart gets the stop timeout on top, the time
         the engine itself waits before it kills the container.
     type: str
