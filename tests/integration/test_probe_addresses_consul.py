@@ -100,8 +100,8 @@ def test_container_names_are_probed_where_published_and_only_consul_decides_reap
     core_data = found["core-data"]
     assert (core_data.verdict, core_data.probe) == ("healthy", "edgex-ping")
     assert (core_data.address, core_data.port) == ("127.0.0.1", core_data_ping)
-    assert (core_data.registered_address, core_data.registered_port) == ("edgex-core-data",
-                                                                          container_ports["core-data"])
+    registered = ("edgex-core-data", container_ports["core-data"])
+    assert (core_data.registered_address, core_data.registered_port) == registered
     # no manifest entry: 127.0.0.1 (the node's address is this host's) and the registered port
     device_rest = found["device-rest"]
     assert (device_rest.address, device_rest.port) == ("127.0.0.1", container_ports["device-rest"])
