@@ -2,7 +2,6 @@
 
 import json
 import os
-import socket
 import socketserver
 import subprocess
 import sys
@@ -138,40 +137,11 @@ def test_without_the_sdk_the_executor_says_so_before_any_read(tmp_path):
     assert "docker executor needs the Docker SDK for Python on this host (pip install docker)" in result.stderr
 
 
-# -- an engine that accepts and never answers: every call ends at its deadline ------------------
-@pytest.fixture
-def silent_engine(tmp_path):
-    """A unix socket that takes connections (the kernel queues them) and never answers a byte."""
-    path = str(tmp_path / "silent.sock")
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(path)
-    listener.listen(64)
-    yield path
-    listener.close()
-
-
-def test_a_silent_engine_costs_a_state_read_its_deadline(silent_engine):
-    executor = get_executor("docker", docker_host="unix://" + silent_engine, api_timeout=1.0)
-    started = time.monotonic()
-    with pytest.raises(ExecutorError, match="is not answering: no answer within 1.0s"):
-        executor.state("edgex-core-data")
-    assert time.monotonic() - started < 5  # was 60 s: a fixed timeout, whatever the task's
-
-
-def test_a_silent_engine_costs_an_sdk_call_its_deadline_plus_the_stop_timeout(silent_engine):
-    executor = get_executor("docker", docker_host="unix://" + silent_engine, api_timeout=1.0, stop_timeout=1)
-    started = time.monotonic()
-    # whichever ends first, the SDK's read timeout or the call's deadline (the same length)
-    with pytest.raises(ExecutorError, match="Docker daemon at unix://%s (did not answer within 1.0s \\(its API "
-                                            "version\\)|is not answering: .*timed out)" % silent_engine):
-        executor.stop("edgex-core-data")
-    assert time.monotonic() - started < 5
-
-
-def test_an_sdk_call_that_does_not_return_is_cut_at_its_total_deadline(silent_engine):
-    # The SDK's timeout bounds each read (a trickling answer would renew it); the call as a whole
-    # is bounded by _within.
-    executor = get_executor("docker", docker_host="unix://" + silent_engine, api_timeout=0.5)
+# -- an SDK call's total deadline ----------------------------------------------------------------
+def test_an_sdk_call_that_does_not_return_is_cut_at_its_total_deadline(tmp_path):
+    # The SDK's timeout bounds each read (an answer that trickles renews it); the call as a whole
+    # is bounded by api_timeout plus the stop timeout the engine itself waits.
+    executor = get_executor("docker", docker_host="unix://%s" % (tmp_path / "docker.sock"), api_timeout=0.5)
     release = threading.Event()
     started = time.monotonic()
 
