@@ -110,12 +110,13 @@ class Resolver(object):
         # Daemon: a lookup stuck in getaddrinfo never keeps the module's process from exiting.
         while True:
             name, answer = self._pending.get()
-            if self.clock() > answer.wanted_until:
-                # Everyone who asked has given up (the other threads were stuck in hung lookups):
-                # forget it; whoever asks next starts a fresh lookup.
-                with self._lock:
-                    if self._answers.get(name) is answer:
-                        del self._answers[name]
+            with self._lock:  # the lock a caller holds when it starts waiting for this answer
+                abandoned = self.clock() > answer.wanted_until
+                if abandoned and self._answers.get(name) is answer:
+                    # Everyone who asked has given up (the threads were stuck in hung lookups):
+                    # forget it; whoever asks next starts a fresh lookup.
+                    del self._answers[name]
+            if abandoned:
                 continue
             try:
                 infos = (self.lookup or socket.getaddrinfo)(name, None, 0, socket.SOCK_STREAM)
