@@ -22,12 +22,15 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ._catalog import EXECUTORS
 from ._errors import EdgeXError, RegistryAuthError
+from ._executors.docker import DEFAULT_API_TIMEOUT
 from ._executors.factory import Executors
 from ._gateway.select import Selection
 from ._registry.discover import discover, manifest_for, open_registry
 from ._registry.settings import SettingsError, registry_argument_spec, resolve_registry_settings
 
 REGISTRY_OPTION_NAMES = tuple(registry_argument_spec())
+# A Docker engine call never gets less than this, whatever the option it is derived from says.
+MIN_ENGINE_TIMEOUT = 1.0
 
 
 def executor_argument_spec():
@@ -73,6 +76,9 @@ class GatewayModule(object):
     positive = ()
     non_negative = ()
     module_kwargs = {}
+    # The option that bounds each Docker engine call: a module that waits wait_timeout for a
+    # service waits no longer for the engine; one that only probes, probe_timeout.
+    engine_timeout_option = "probe_timeout"
 
     @classmethod
     def argument_spec(cls):
@@ -194,11 +200,19 @@ class GatewayModule(object):
         if self._executors is None:
             params = self.params
             self._executors = Executors(params["executor"], {
-                "docker": {"docker_host": params.get("docker_host"), "stop_timeout": params.get("stop_timeout", 10)},
+                "docker": {"docker_host": params.get("docker_host"), "stop_timeout": params.get("stop_timeout", 10),
+                           "api_timeout": self.engine_timeout()},
                 "compose": {"project_directory": params.get("project_directory"), "files": params.get("compose_files")},
                 "systemd": {"scope": params.get("systemd_scope") or "system"},
             }, project=params.get("project"))
         return self._executors
+
+    def engine_timeout(self):
+        """Each Docker engine call's total deadline, from ``engine_timeout_option``."""
+        seconds = self.params.get(self.engine_timeout_option)
+        if seconds is None:
+            return DEFAULT_API_TIMEOUT
+        return min(DEFAULT_API_TIMEOUT, max(MIN_ENGINE_TIMEOUT, seconds))
 
     def requested_names(self):
         """The ``name`` option as service keys, or None for all."""

@@ -175,6 +175,7 @@ from ansible_collections.edgex.sysmgmt.plugins.module_utils._module import Gatew
 
 class ServiceModule(GatewayModule):
     gateway = True
+    engine_timeout_option = "wait_timeout"
     options = dict(
         name=dict(type="list", elements="str", required=True, aliases=["services"]),
         state=dict(type="str", required=True, choices=["started", "stopped", "restarted"]),

@@ -111,7 +111,7 @@ def test_all_includes_consul_itself_and_node_scoping(consul, local_standin, tmp_
     services = by_name(result)
     assert services["core-data"]["verdict"] == "healthy" and services["core-data"]["port"] == standin.port
     if consul.is_emulator:
-        assert services["consul"]["verdict"] == "healthy" and services["consul"]["probe"] == "http"
+        assert services["consul"]["verdict"] == "healthy" and services["consul"]["probe"] == "consul-leader"
     unknown_node = run_play(tmp_path, task(node=["gw-nowhere"], **consul_args(consul))).task()
     assert unknown_node["failed"] is True
     assert unknown_node["msg"].startswith("node gw-nowhere not known to the consul registry; known nodes: ")

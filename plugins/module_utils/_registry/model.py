@@ -67,6 +67,12 @@ class ServiceRecord:
     depends_on: List[str] = field(default_factory=list)
     health_path: Optional[str] = None
     registered: bool = True  # False: deployed (manifest) but not in the live registry right now
+    # Where to reach it when ``address`` is a name only its compose network resolves (see
+    # _gateway/addresses.py): its node's address, and the manifest's address and port (the
+    # port published on the host; a registration's port is the container's). Set by the overlay.
+    node_address: Optional[str] = None
+    manifest_address: Optional[str] = None
+    manifest_port: Optional[int] = None
 
     def __post_init__(self):
         if self.id is None:

@@ -151,7 +151,7 @@ def test_correct_ping_is_healthy_with_latency(serve):
     started = time.monotonic()
     probe = probe_ping(record(port=port), 2.0)
     took_ms = (time.monotonic() - started) * 1000
-    assert probe.ok and probe.kind == "http" and probe.http_status == 200
+    assert probe.ok and probe.kind == "edgex-ping" and probe.http_status == 200
     assert probe.target == "http://127.0.0.1:%d/api/v3/ping" % port
     assert 0 < probe.latency_ms <= took_ms  # milliseconds, and part of the call
     result = only(check_services([record(port=port, status="passing", checks=consul_checks("core-data"))],
@@ -216,13 +216,13 @@ def test_ping_ok_but_registry_critical_is_degraded(serve):
     assert results[2].reasons == ["Consul check 'core-data' warning"]
 
 
-def test_non_api_service_gets_a_tcp_connect():
+def test_an_unknown_registration_gets_a_tcp_connect():
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(5)
     try:
-        up = record("redis", port=listener.getsockname()[1])
-        down = record("mqtt-broker", port=free_port())
+        up = record("grafana", port=listener.getsockname()[1])
+        down = record("grafana", port=free_port())
         up_result, down_result = check_services([up, down], timeout=1.0)
     finally:
         listener.close()
