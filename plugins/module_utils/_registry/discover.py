@@ -27,6 +27,7 @@ from .._manifest.store import ManifestStore
 from .consul import ConsulRegistry
 from .keeper import KeeperRegistry
 from .manifest import ManifestRegistry
+from .model import DEPLOYMENT_FIELDS
 
 
 PROVIDERS = {"consul": ConsulRegistry, "keeper": KeeperRegistry, "manifest": ManifestRegistry}
@@ -111,7 +112,8 @@ def overlay_manifest(discovery, manifest):
             live = replace(live, executor=live.executor or entry.executor, target=live.target or entry.target,
                            depends_on=live.depends_on or list(entry.depends_on),
                            health_path=live.health_path or entry.health_path,
-                           address=live.address or entry.address, port=live.port or entry.port)
+                           address=live.address or entry.address, port=live.port or entry.port,
+                           **{name: getattr(entry, name) for name in DEPLOYMENT_FIELDS})
         services.append(live)
     registered = {(s.node, s.name) for s in discovery.services}
     live_nodes = {n.name for n in discovery.nodes}
