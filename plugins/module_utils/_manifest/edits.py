@@ -99,7 +99,8 @@ def merge_discovery(data, discovery, generated_from):
 
 
 # -- edits (pure functions on the manifest dict; the store writes them) -----------------
-SERVICE_FIELDS = ("id", "executor", "target", "address", "port", "health", "depends_on", "tags", "meta") + DEPLOYMENT_FIELDS
+SERVICE_FIELDS = ("id", "executor", "target", "address", "port", "health", "depends_on", "tags",
+                  "meta") + DEPLOYMENT_FIELDS
 
 
 def entry_fields(meta=None, **fields):
