@@ -20,10 +20,10 @@ description:
     O(registry_type=manifest) this is how services are registered and deregistered.
   - Writes are atomic (temporary file, fsync, rename) under a lock and keep the previous file as
     C(<manifest>.bak). Nothing is written when nothing changes, so the file's mtime stays.
-  - An import reads edgex-compose files of EdgeX 2.x (Jakarta 2.1, Levski 2.3: short compose keys such
+  - An import reads edgex-compose files of EdgeX 2.x (Jakarta 2.1, Levski 2.3; short compose keys such
     as C(system) become service keys such as C(sys-mgmt-agent), C(/api/v2) health paths), 3.x and 4.x,
     secure or not. It records the service key, the API version (from the image tag), jobs that run
-    once (C(one_shot)), C(depends_on) with its conditions and C(required: false), C(extends) resolved
+    once (C(one_shot)), C(depends_on) with its conditions and C(required) false, C(extends) resolved
     and, per service, only the address and port that are published (C(host_ip) kept; none when nothing
     is published; a host port Docker chooses is read from the engine at run time). See the collection's
     C(docs/manifest.md).
@@ -111,7 +111,7 @@ options:
         with C(profiles:) is imported only when one of its profiles is active (V(*) activates all); a
         service without any always is. None is active by default, as in compose.
       - The services left out are listed in RV(compose.left_out). A service that depends on one left out
-        is refused, unless the dependency is C(required: false).
+        is refused, unless the dependency is not C(required).
     type: list
     elements: str
     default: []

@@ -30,7 +30,7 @@ from .._catalog import (
     one_shot_by_default,
 )
 from .._ordering import find_cycle
-from .compose_file import HAS_YAML, ServiceError, interpolate, resolved_services, select_profiles, text  # noqa: F401
+from .compose_file import ServiceError, interpolate, resolved_services, select_profiles, text
 from .compose_ports import port_mappings, reach
 from .edits import import_host
 from .schema import DEPENDS_ON_CONDITIONS, validate
@@ -220,10 +220,7 @@ class _Importer(object):
         keys, conditions, optional = [], {}, []
         for dep in dependencies:
             if dep.name not in self.services:
-                missing = ("the profile%s %s leave%s out" % ("s" if len(left_out[dep.name]) > 1 else "",
-                                                            ", ".join(left_out[dep.name]),
-                                                            "" if len(left_out[dep.name]) > 1 else "s")
-                           if dep.name in left_out else None)
+                missing = _left_out_by(left_out[dep.name]) if dep.name in left_out else None
                 if dep.required and missing:
                     raise self.fail(name, "depends on %r, which %s (add one to profiles)" % (dep.name, missing))
                 if dep.required:
@@ -299,6 +296,12 @@ class _Importer(object):
     def left_out_report(self):
         return [{"service": entry.service, "key": self.keys[entry.service], "profiles": list(entry.profiles)}
                 for entry in self.left_out]
+
+
+def _left_out_by(profiles):
+    """"the profile ui leaves out", "the profiles devices, rest leave out"."""
+    many = len(profiles) > 1
+    return "the profile%s %s leave%s out" % ("s" if many else "", ", ".join(profiles), "" if many else "s")
 
 
 def _mode(definition):

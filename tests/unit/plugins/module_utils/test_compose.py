@@ -6,7 +6,8 @@ import yaml
 
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._manifest import compose_file as _compose_file
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._errors import ManifestError
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._manifest.compose import HAS_YAML, manifest_from_compose
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._manifest.compose import manifest_from_compose
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._manifest.compose_file import HAS_YAML
 
 DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "data", "compose")
 NAPA = os.path.join(DATA, "napa-3.1.1-no-secty.yml")

@@ -145,8 +145,8 @@ def test_plan_takes_the_flag_from_the_manifest_and_the_catalog_when_it_says_noth
 
 
 def test_service_completed_successfully_waits_for_exit_0_even_without_wait():
-    fake = FakeDocker({"configure": Container("created", 0, runs_for=5), "router": Container("created", 0,
-                                                                                              runs_for=None)})
+    fake = FakeDocker({"configure": Container("created", 0, runs_for=5),
+                       "router": Container("created", 0, runs_for=None)})
     seen = []
 
     def start(target, _start=fake.start):
@@ -163,8 +163,8 @@ def test_service_completed_successfully_waits_for_exit_0_even_without_wait():
 
 
 def test_service_started_on_a_job_without_wait_only_needs_it_running():
-    fake = FakeDocker({"seed": Container("created", 0, runs_for=1000), "app": Container("created", 0,
-                                                                                     runs_for=None)})
+    fake = FakeDocker({"seed": Container("created", 0, runs_for=1000),
+                       "app": Container("created", 0, runs_for=None)})
     batch = [svc("seed", one_shot=True), svc("app", ["seed"])]
     results = {r["name"]: r for r in control(fake, wait=False).run(batch, "started")}
     assert results["seed"]["after"] == "running" and results["app"]["after"] == "running"

@@ -2,30 +2,20 @@
 probed, never guessed (issue 12); a service that publishes nothing is not probed at all."""
 
 import json
-import threading
-
-import pytest
 
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._executors.factory import get_executor
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.reach import unpublished_reason, \
     with_published_port
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.model import ServiceRecord
-from tests.unit.plugins.module_utils.test_docker_socket import FakeEngine
+from tests.unit.plugins.module_utils import test_docker_socket
+
+engine = test_docker_socket.engine  # the fake engine's fixture
 
 INSPECT = {"Id": "ab" * 32, "State": {"Status": "running", "Running": True, "ExitCode": 0},
            "NetworkSettings": {"Ports": {
                "59900/tcp": [{"HostIp": "::", "HostPort": "32769"}, {"HostIp": "0.0.0.0", "HostPort": "32769"}],
                "59986/tcp": [{"HostIp": "127.0.0.1", "HostPort": "32770"}],
                "5563/tcp": None}}}
-
-
-@pytest.fixture
-def engine(tmp_path):
-    server = FakeEngine(str(tmp_path / "docker.sock"), {})
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    yield server
-    server.shutdown()
-    server.server_close()
 
 
 def docker(engine):
