@@ -181,11 +181,12 @@ services:
       type: list
       elements: dict
     executor_state:
-      description: What the service's executor reports (V(running), V(stopped), V(absent), V(failed)); null
-        when not asked.
+      description: What the service's executor reports (V(running), V(stopped), V(absent), V(failed); for a
+        one-shot job V(completed), V(pending), V(running) or V(failed)); null when not asked.
       type: str
     probe:
-      description: How it was probed, V(http), V(tcp) or V(none) (nothing to probe; judged by its registry checks).
+      description: How it was probed, V(http), V(tcp), V(none) (nothing to probe; judged by its registry checks)
+        or V(unpublished) (it publishes no port; judged by its executor and its registry checks).
       type: str
       sample: http
     target:
