@@ -29,7 +29,7 @@ from .._manifest.schema import DEPENDS_ON_CONDITIONS
 from .._ordering import restart_levels, start_levels, stop_levels
 from .jobs import COMPLETED, describe_failure, is_one_shot, job_state, PENDING
 from .probe import probe_ping
-from .reach import with_published_port
+from .reach import unpublished_reason, with_published_port
 from .select import Selection
 
 ACTIONS = {"started": "start", "stopped": "stop", "restarted": "restart"}
@@ -112,7 +112,10 @@ def _is_job(service, need):
 
 
 def is_up(service, timeout=2.0):
-    """Does it answer as edgex_health would have it (EdgeX ping, or TCP for redis and the like)?"""
+    """Does it answer as edgex_health would have it (EdgeX ping, or TCP for redis and the like)? A
+    service that publishes no port cannot be asked from here: running is all there is to wait for."""
+    if unpublished_reason(service):
+        return True
     probe = probe_ping(service, timeout)
     return probe.kind == "none" or probe.ok
 

@@ -58,6 +58,10 @@ def service_entry(record, previous=None):
         value = getattr(record, name)
         value = previous.get(name) if value in (None, {}, []) else value
         entry[name] = None if value in ({}, []) else copy.deepcopy(value)
+    if previous.get("published") is not None:
+        # A compose import recorded where the service is reached from its host (or that it is not);
+        # a registration gives its address inside the compose network (edgex-core-data:59880).
+        entry["address"], entry["port"] = previous.get("address"), previous.get("port")
     return {k: v for k, v in entry.items() if v is not None}
 
 

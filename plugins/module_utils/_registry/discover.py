@@ -109,10 +109,14 @@ def overlay_manifest(discovery, manifest):
     for live in discovery.services:
         entry = deployed.get((live.node, live.name))
         if entry is not None:
+            # Where a compose import found it published (published set) is where the gateway reaches
+            # it; a registration names its address inside the compose network.
+            reached = entry.published is not None
             live = replace(live, executor=live.executor or entry.executor, target=live.target or entry.target,
                            depends_on=live.depends_on or list(entry.depends_on),
                            health_path=live.health_path or entry.health_path,
-                           address=live.address or entry.address, port=live.port or entry.port,
+                           address=entry.address if reached else live.address or entry.address,
+                           port=entry.port if reached else live.port or entry.port,
                            **{name: getattr(entry, name) for name in DEPLOYMENT_FIELDS})
         services.append(live)
     registered = {(s.node, s.name) for s in discovery.services}

@@ -247,3 +247,15 @@ def test_check_mode_says_a_job_would_complete():
     (result,) = control(fake, check_mode=True).run([svc("bootstrapper", one_shot=True)], "started")
     assert (result["changed"], result["before"], result["after"]) == (True, "pending", "completed")
     assert fake.actions == []
+
+
+def test_a_service_that_publishes_no_port_is_up_when_it_runs():
+    from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.control import is_up
+
+    # registered at its address inside the compose network, which the gateway cannot reach
+    hidden = Planned(name="core-data", executor="docker", target="core-data", address="edgex-core-data.invalid",
+                     port=59880, published=False)
+    assert is_up(hidden, timeout=0.5) is True
+    fake = FakeDocker({"core-data": Container("created", 0, runs_for=None)})
+    (result,) = BatchControl({"docker": fake}, wait_timeout=2.0, poll_interval=0.001).run([hidden], "started")
+    assert result["after"] == "running"

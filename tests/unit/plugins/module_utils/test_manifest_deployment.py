@@ -99,3 +99,24 @@ def test_the_documented_schema_has_them():
     for field in ("one_shot", "api_version", "depends_on_conditions", "depends_on_optional", "published",
                   "container_port"):
         assert "%s:" % field in text, field
+
+
+def test_where_the_compose_file_publishes_a_service_wins_over_its_registration():
+    # Real EdgeX services register their container host name and port (edgex-core-data:59880), which
+    # the gateway cannot resolve; the compose import knows where it is published.
+    data = copy.deepcopy(MANIFEST)
+    data["hosts"]["gw1"]["services"]["core-data"]["address"] = "127.0.0.1"
+    data["hosts"]["gw1"]["services"]["core-data"]["port"] = 49880
+    manifest = to_discovery(data)
+    live = Discovery(source="consul", datacenter="dc1", nodes=[NodeRecord("gw1", "127.0.0.1")], services=[
+        ServiceRecord("core-data", "gw1", address="edgex-core-data", port=59880),
+        ServiceRecord("device-virtual", "gw1", address="edgex-device-virtual", port=59900),
+        ServiceRecord("consul", "gw1", address="127.0.0.1", port=8300)])
+    overlaid = {s.name: s for s in overlay_manifest(live, manifest)}
+    assert (overlaid["core-data"].address, overlaid["core-data"].port) == ("127.0.0.1", 49880)
+    assert overlaid["device-virtual"].port is None and overlaid["device-virtual"].published is False
+    assert overlaid["consul"].port == 8300  # an entry that says nothing of publishing: the registration's
+    merged = merge_discovery(data, live, "consul")["hosts"]["gw1"]["services"]
+    assert (merged["core-data"]["address"], merged["core-data"]["port"]) == ("127.0.0.1", 49880)
+    assert "port" not in merged["device-virtual"] and "address" not in merged["device-virtual"]
+    validate(merged and {"version": 1, "hosts": {"gw1": {"address": "127.0.0.1", "services": merged}}})
