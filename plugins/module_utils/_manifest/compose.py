@@ -216,6 +216,8 @@ class _Importer(object):
         left_out = {entry.service: entry.profiles for entry in self.left_out}
         dependencies = list(self.dependencies[name])
         if mode and mode.startswith("service:") and mode[8:] not in [d.name for d in dependencies]:
+            if mode[8:] not in self.services and mode[8:] not in left_out:
+                raise self.fail(name, "network_mode names unknown service %r" % mode[8:])
             dependencies.append(Dependency(mode[8:], STARTED, True))
         keys, conditions, optional = [], {}, []
         for dep in dependencies:
@@ -244,11 +246,11 @@ class _Importer(object):
         image = text(definition.get("image"))
         api_version = api_version_of_image(image)
         one_shot = _is_job(key, _restart_policy(definition), self.file_sets_restart, name in self.awaited)
+        keys, conditions, optional = self.depends_on(name, _mode(definition))  # first: names what profiles leave out
         others = {n: (d, self.mappings[n]) for n, d in self.services.items()}
         where = reach(name, definition, default_port(key), self.address, others)
         if where.note:
             self.notes.append("%s: %s" % (name, where.note))
-        keys, conditions, optional = self.depends_on(name, _mode(definition))
         meta = {"compose_service": name}
         if isinstance(image, str):
             meta["image"] = image

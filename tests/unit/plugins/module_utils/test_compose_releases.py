@@ -415,6 +415,10 @@ def test_extends_in_a_circle_is_refused(tmp_path):
 def test_network_mode_of_an_unknown_service_is_refused(tmp_path):
     path = write(tmp_path, "services:\n  core-data: {network_mode: 'service:vpn'}\n")
     assert refused(path) == "compose file %s: service 'core-data': network_mode names unknown service 'vpn'" % path
+    path = write(tmp_path, "services:\n  core-data: {network_mode: 'service:vpn'}\n  vpn: {profiles: [vpn]}\n")
+    assert refused(path) == ("compose file %s: service 'core-data': depends on 'vpn', which the profile vpn leaves "
+                             "out (add one to profiles)" % path)
+    assert services_of(path, profiles=["vpn"])["core-data"]["depends_on"] == ["vpn"]
 
 
 def test_every_imported_release_is_a_valid_manifest():
