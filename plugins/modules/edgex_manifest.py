@@ -20,6 +20,13 @@ description:
     O(registry_type=manifest) this is how services are registered and deregistered.
   - Writes are atomic (temporary file, fsync, rename) under a lock and keep the previous file as
     C(<manifest>.bak). Nothing is written when nothing changes, so the file's mtime stays.
+  - An import reads edgex-compose files of EdgeX 2.x (Jakarta 2.1, Levski 2.3; short compose keys such
+    as C(system) become service keys such as C(sys-mgmt-agent), C(/api/v2) health paths), 3.x and 4.x,
+    secure or not. It records the service key, the API version (from the image tag), jobs that run
+    once (C(one_shot)), C(depends_on) with its conditions and C(required) false, C(extends) resolved
+    and, per service, only the address and port that are published (C(host_ip) kept; none when nothing
+    is published; a host port Docker chooses is read from the engine at run time). See the collection's
+    C(docs/manifest.md).
 author:
   - edgex.sysmgmt maintainers (@edgex-sysmgmt)
 extends_documentation_fragment:
@@ -99,6 +106,16 @@ options:
   project:
     description: Compose project name for O(src) (defaults to the file's C(name:) or its directory).
     type: str
+  profiles:
+    description:
+      - The compose profiles active for O(src), as C(docker compose --profile) activates them. A service
+        with C(profiles:) is imported only when one of its profiles is active (V(*) activates all); a
+        service without any always is. None is active by default, as in compose.
+      - The services left out are listed in RV(compose.left_out). A service that depends on one left out
+        is refused, unless the dependency is not C(required).
+    type: list
+    elements: str
+    default: []
 notes:
   - Run it where the manifest lives, usually the control node (C(delegate_to=localhost), C(run_once=true)).
 seealso:
@@ -123,6 +140,15 @@ EXAMPLES = r"""
     node: gw1
     address: 192.0.2.10
     src: files/gw1/docker-compose.yml
+
+- name: Import a gateway with the optional device services of the "devices" compose profile
+  edgex.sysmgmt.edgex_manifest:
+    manifest_path: /var/lib/edgex/manifest.yml
+    state: present
+    node: gw2
+    address: 192.0.2.11
+    src: files/gw2/docker-compose.yml
+    profiles: [devices]
 
 - name: Register a device service in the manifest (registry_type manifest)
   edgex.sysmgmt.edgex_manifest:
@@ -171,6 +197,27 @@ services:
   description: Number of service entries in the manifest.
   returned: success
   type: int
+compose:
+  description: What an import of O(src) read and left out.
+  returned: when O(src) is given
+  type: dict
+  contains:
+    file:
+      description: The compose file imported (absolute path).
+      type: str
+    profiles:
+      description: The profiles that were active.
+      type: list
+      elements: str
+    left_out:
+      description: The services of inactive profiles, not imported (C(service), C(key), C(profiles)).
+      type: list
+      elements: dict
+    notes:
+      description: What the file leaves unknown, such as an optional dependency that is not imported or
+        a C(network_mode) container the file does not define.
+      type: list
+      elements: str
 """
 
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._catalog import EXECUTORS
@@ -189,7 +236,7 @@ class ManifestModule(GatewayModule):
         service_id=dict(type="str"), executor=dict(type="str", choices=list(EXECUTORS)), target=dict(type="str"),
         service_address=dict(type="str"), service_port=dict(type="int"), health=dict(type="str"),
         depends_on=dict(type="list", elements="str"), tags=dict(type="list", elements="str"), meta=dict(type="dict"),
-        src=dict(type="path"), project=dict(type="str"),
+        src=dict(type="path"), project=dict(type="str"), profiles=dict(type="list", elements="str", default=[]),
     )
     module_kwargs = dict(required_if=[("state", "absent", ("name", "node"), True)], required_by={"src": ("node",)},
                          mutually_exclusive=[("src", "name")])
@@ -199,9 +246,9 @@ class ManifestModule(GatewayModule):
         existed = store.exists()
         if self.params["state"] == "absent" and not existed:
             return dict(changed=False, manifest=None, path=store.path, source="manual", hosts=0, services=0)
-        source, change = getattr(self, "change_" + self.params["state"])()
+        source, change, extra = getattr(self, "change_" + self.params["state"])()
         changed, before, after = store.update(change, check_mode=self.check_mode)
-        result = dict(changed=changed, manifest=after, path=store.path, source=source, **edits.counts(after))
+        result = dict(changed=changed, manifest=after, path=store.path, source=source, **edits.counts(after), **extra)
         if changed and existed and not self.check_mode:
             result["backup_path"] = store.backup_path
         if self.diff_mode:
@@ -215,24 +262,24 @@ class ManifestModule(GatewayModule):
                              % self.settings["registry_type"])
         discovery = self.discover(fallback=False)
         origin = registry_label(self.settings, discovery.datacenter)
-        return discovery.source, lambda data: edits.merge_discovery(data, discovery, origin)
+        return discovery.source, lambda data: edits.merge_discovery(data, discovery, origin), {}
 
     def change_present(self):
         p = self.params
         if p["src"]:
-            return "compose", import_change(p["src"], p["node"], p["address"], p["executor"], p["project"],
-                                            p["datacenter"])
+            return ("compose",) + import_change(p["src"], p["node"], p["address"], p["executor"], p["project"],
+                                                p["datacenter"], p["profiles"])
         if not (p["name"] and p["node"]):
             raise TaskFailed("state=present needs node and name, or node and src")
         fields = edits.entry_fields(id=p["service_id"], executor=p["executor"], target=p["target"], meta=p["meta"],
                                     address=p["service_address"], port=p["service_port"], health=p["health"],
                                     depends_on=p["depends_on"], tags=p["tags"])
         return "manual", lambda data: edits.set_service(data, p["node"], p["name"], fields, address=p["address"],
-                                                        datacenter=p["datacenter"])
+                                                        datacenter=p["datacenter"]), {}
 
     def change_absent(self):
         p = self.params
-        return "manual", lambda data: edits.remove_entry(data, p["node"], p["service_id"] or p["name"])
+        return "manual", lambda data: edits.remove_entry(data, p["node"], p["service_id"] or p["name"]), {}
 
 
 def main():

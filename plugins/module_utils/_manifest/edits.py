@@ -11,7 +11,7 @@ import copy
 
 from .._errors import ManifestError
 from .._names import validate_name
-from .._registry.model import Discovery, NodeRecord, ServiceRecord
+from .._registry.model import DEPLOYMENT_FIELDS, Discovery, NodeRecord, ServiceRecord
 from .schema import age_seconds
 
 
@@ -29,9 +29,14 @@ def to_discovery(data):
                 port=svc.get("port"), tags=list(svc.get("tags") or []), meta=dict(svc.get("meta") or {}),
                 datacenter=datacenter, executor=svc.get("executor"), target=svc.get("target"),
                 depends_on=list(svc.get("depends_on") or []), health_path=svc.get("health"),
-            ))
+                **deployment_of(svc)))
     return Discovery(source="manifest", nodes=nodes, services=services,
                      manifest_age=age_seconds(data.get("updated_at")))
+
+
+def deployment_of(entry):
+    """The DEPLOYMENT_FIELDS of a manifest service entry, as ServiceRecord keyword arguments."""
+    return {name: copy.deepcopy(entry[name]) for name in DEPLOYMENT_FIELDS if entry.get(name) is not None}
 
 
 def service_entry(record, previous=None):
@@ -49,6 +54,14 @@ def service_entry(record, previous=None):
         "depends_on": list(record.depends_on or previous.get("depends_on") or []),
         "health": record.health_path or previous.get("health"),
     }
+    for name in DEPLOYMENT_FIELDS:  # a registry never knows these: they are the manifest's
+        value = getattr(record, name)
+        value = previous.get(name) if value in (None, {}, []) else value
+        entry[name] = None if value in ({}, []) else copy.deepcopy(value)
+    if previous.get("published") is not None:
+        # A compose import recorded where the service is reached from its host (or that it is not);
+        # a registration gives its address inside the compose network (edgex-core-data:59880).
+        entry["address"], entry["port"] = previous.get("address"), previous.get("port")
     return {k: v for k, v in entry.items() if v is not None}
 
 
@@ -90,7 +103,8 @@ def merge_discovery(data, discovery, generated_from):
 
 
 # -- edits (pure functions on the manifest dict; the store writes them) -----------------
-SERVICE_FIELDS = ("id", "executor", "target", "address", "port", "health", "depends_on", "tags", "meta")
+SERVICE_FIELDS = ("id", "executor", "target", "address", "port", "health", "depends_on", "tags",
+                  "meta") + DEPLOYMENT_FIELDS
 
 
 def entry_fields(meta=None, **fields):

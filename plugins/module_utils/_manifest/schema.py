@@ -12,13 +12,15 @@ from __future__ import annotations
 import datetime
 import re
 
-from .._catalog import EXECUTORS
+from .._catalog import API_VERSIONS, EXECUTORS
 from .._errors import ManifestError
 from .._names import SAFE_NAME
 from .._ordering import find_cycle
 
 
 FORMAT_VERSION = 1
+# compose's depends_on conditions, weakest first
+DEPENDS_ON_CONDITIONS = ("service_started", "service_healthy", "service_completed_successfully")
 _NAME = SAFE_NAME.pattern
 _STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
 
@@ -38,6 +40,22 @@ SERVICE_SCHEMA = {
         "depends_on": {"type": "array", "items": {"type": "string", "pattern": _NAME}},
         "tags": {"type": "array", "items": {"type": "string"}},
         "meta": _STRING_MAP,
+        # -- how the service is deployed, as a compose file says it (docs/manifest.md) ------------
+        # runs once and exits: done (and healthy) when it exited 0
+        "one_shot": {"type": ["boolean", "null"]},
+        # the common API's version, from the image tag: its ping and config live under /api/<v>/
+        "api_version": {"type": ["string", "null"], "enum": list(API_VERSIONS) + [None]},
+        # what a dependency must reach before this service starts (compose's long-form condition);
+        # a dependency not named here: service_started
+        "depends_on_conditions": {"type": "object", "propertyNames": {"pattern": _NAME},
+                                  "additionalProperties": {"type": "string", "enum": list(DEPENDS_ON_CONDITIONS)}},
+        # dependencies that order the start when present but never block it (compose's required: false)
+        "depends_on_optional": {"type": "array", "items": {"type": "string", "pattern": _NAME}},
+        # false: no host port is published (reachable only inside its network, so no address or port);
+        # true without a port: Docker chooses the host port, read from the engine at run time
+        "published": {"type": ["boolean", "null"]},
+        # the port the service listens on inside its container
+        "container_port": {"type": ["integer", "null"], "minimum": 1, "maximum": 65535},
     },
 }
 
@@ -167,9 +185,21 @@ def semantic_errors(data):
                 if dep not in services:
                     yield ("hosts", host, "services", key, "depends_on"), \
                         "names %r, which is not a service on host %s" % (dep, host)
+            yield from _deployment_errors(("hosts", host, "services", key), service)
         cycle = find_cycle({k: list(s.get("depends_on") or ()) for k, s in services.items()})
         if cycle:
             yield ("hosts", host, "services"), "dependency cycle: %s" % " -> ".join(cycle)
+
+
+def _deployment_errors(path, service):
+    """The compose-derived fields agree with depends_on and with the address and port."""
+    deps = set(service.get("depends_on") or ())
+    for field in ("depends_on_conditions", "depends_on_optional"):
+        for dep in service.get(field) or ():
+            if dep not in deps:
+                yield path + (field,), "names %r, which is not in depends_on" % dep
+    if service.get("published") is False and service.get("port") is not None:
+        yield path + ("port",), "published is false: a port that is not published cannot be reached"
 
 
 def validate(data, origin="manifest"):

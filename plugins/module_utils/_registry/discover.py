@@ -27,6 +27,7 @@ from .._manifest.store import ManifestStore
 from .consul import ConsulRegistry
 from .keeper import KeeperRegistry
 from .manifest import ManifestRegistry
+from .model import DEPLOYMENT_FIELDS
 
 
 PROVIDERS = {"consul": ConsulRegistry, "keeper": KeeperRegistry, "manifest": ManifestRegistry}
@@ -118,11 +119,16 @@ def overlay_manifest(discovery, manifest):
         if entry is None:
             live = replace(live, node_address=node_address)
         else:
+            # Where a compose import found it published (published set) is where the gateway reaches
+            # it; a registration names its address inside the compose network.
+            reached = entry.published is not None
             live = replace(live, executor=live.executor or entry.executor, target=live.target or entry.target,
                            depends_on=live.depends_on or list(entry.depends_on),
                            health_path=live.health_path or entry.health_path,
-                           address=live.address or entry.address, port=live.port or entry.port,
-                           node_address=node_address, manifest_address=entry.address, manifest_port=entry.port)
+                           address=entry.address if reached else live.address or entry.address,
+                           port=entry.port if reached else live.port or entry.port,
+                           node_address=node_address, manifest_address=entry.address, manifest_port=entry.port,
+                           **{name: getattr(entry, name) for name in DEPLOYMENT_FIELDS})
         services.append(live)
     registered = {(s.node, s.name) for s in discovery.services}
     for key, entry in sorted(deployed.items()):
