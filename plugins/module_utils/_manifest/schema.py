@@ -224,11 +224,19 @@ def semantic_errors(data):
             yield ("hosts", host, "services"), "dependency cycle: %s" % " -> ".join(cycle)
 
 
-def validate(data, origin="manifest"):
-    """Raise ManifestError naming ``origin``, the path inside it and every problem found."""
-    problems = list(schema_errors(data, MANIFEST_SCHEMA))
+def validate(data, origin="manifest", trusted=None):
+    """Raise ManifestError naming ``origin``, the path inside it and every problem found.
+
+    ``trusted``: a manifest validated before (the one ``data`` was made from); hosts equal to its
+    hosts are not checked again. Every rule is about one host entry, so that is the same answer
+    in a fraction of the time for an edit of one host in a large fleet."""
+    subject = data
+    if trusted is not None and isinstance(data, dict) and isinstance(data.get("hosts"), dict):
+        known = trusted.get("hosts") or {}
+        subject = dict(data, hosts={name: entry for name, entry in data["hosts"].items() if known.get(name) != entry})
+    problems = list(schema_errors(subject, MANIFEST_SCHEMA))
     if not problems:
-        problems = list(semantic_errors(data))
+        problems = list(semantic_errors(subject))
     if problems:
         lines = ["%s: %s" % (_where(path), problem) for path, problem in problems[:20]]
         more = "" if len(problems) <= 20 else "\n  ... and %d more" % (len(problems) - 20)

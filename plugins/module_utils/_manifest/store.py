@@ -87,8 +87,12 @@ class ManifestStore(object):
     def exists(self):
         return os.path.exists(self.real_path)
 
-    def _snapshot(self, missing_ok):
+    def _snapshot(self, missing_ok, known=None):
+        """The file now; ``known``: a snapshot read before, whose parse is reused when the bytes
+        are still the same."""
         raw = read_bytes(self.real_path, ManifestError, "manifest", missing_ok=True)
+        if known is not None and raw is not None and raw == known.raw:
+            return _Snapshot(raw, known.data, file_status(self.real_path, ManifestError, "manifest"))
         if raw is None:
             if not missing_ok:
                 raise ManifestError("cannot read manifest %s: it does not exist" % self.real_path)
@@ -149,7 +153,7 @@ class ManifestStore(object):
         """What ``change`` makes of the snapshot, validated and stamped; None when its content
         is what the file already holds."""
         candidate = change(copy_tree(snapshot.data))
-        validate(candidate, "to be written to %s" % self.real_path)
+        validate(candidate, "to be written to %s" % self.real_path, trusted=snapshot.data)
         if snapshot.raw is not None and _content(candidate) == _content(snapshot.data):
             return None
         candidate = dict(candidate)
@@ -179,7 +183,8 @@ class ManifestStore(object):
         if after is not None and not check_mode:
             with self._locked_for_writing(snapshot, missing_ok) as fresh:
                 if fresh.raw != snapshot.raw:  # another writer came first: apply the change to theirs
-                    snapshot, after = fresh, self._next_version(fresh, change, confirmed)
+                    after = self._next_version(fresh, change, confirmed)
+                snapshot = fresh
                 if after is not None:
                     self._write(snapshot, after)
         if after is None:
@@ -195,7 +200,7 @@ class ManifestStore(object):
         directory = os.path.dirname(self.real_path)
         if not os.path.isdir(directory):
             raise ManifestError("cannot write manifest %s: directory %s does not exist" % (self.real_path, directory))
-        return _LockedSnapshot(self, snapshot.status, missing_ok)
+        return _LockedSnapshot(self, snapshot, missing_ok)
 
     def _write(self, snapshot, data):
         payload = dump(data).encode("utf-8")
@@ -216,15 +221,16 @@ class ManifestStore(object):
 class _LockedSnapshot(object):
     """``with``: the store's lock held, and the manifest read again under it."""
 
-    def __init__(self, store, like, missing_ok):
+    def __init__(self, store, snapshot, missing_ok):
         self.store = store
-        self.lock = store.lock(like)
+        self.snapshot = snapshot
+        self.lock = store.lock(snapshot.status)
         self.missing_ok = missing_ok
 
     def __enter__(self):
         self.lock.__enter__()
         try:
-            return self.store._snapshot(self.missing_ok)
+            return self.store._snapshot(self.missing_ok, known=self.snapshot)
         except BaseException:
             self.lock.__exit__(None, None, None)
             raise

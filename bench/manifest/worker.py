@@ -1,0 +1,51 @@
+#!/usr/bin/env python3
+"""One timed manifest operation, in a process of its own so that the collection imported is the one
+asked for (this tree's, or the baseline's checked out elsewhere) and the peak memory is this one
+operation's.
+
+  worker.py --collections DIR --op load|write|add --manifest FILE --repeat N
+
+prints one JSON line: {"seconds": [...], "max_rss_mb": ..., "hosts": ..., "services": ...}.
+``write`` rewrites the whole manifest (a new generated_from each time, so each write is a change:
+backup, temporary file, fsync, rename); ``add`` adds one service to the first gateway.
+"""
+
+import argparse
+import json
+import resource
+import sys
+import time
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--collections", required=True)
+    parser.add_argument("--op", choices=("load", "write", "add"), required=True)
+    parser.add_argument("--manifest", required=True)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    sys.path.insert(0, args.collections)
+    from ansible_collections.edgex.sysmgmt.plugins.module_utils._manifest.edits import counts, set_service
+    from ansible_collections.edgex.sysmgmt.plugins.module_utils._manifest.store import ManifestStore
+
+    store = ManifestStore(args.manifest)
+    data = store.read() if args.op == "write" else None  # the data to write, read untimed
+    seconds = []
+    for number in range(args.repeat):
+        started = time.perf_counter()
+        if args.op == "load":
+            data = store.read()
+        elif args.op == "write":
+            store.write(dict(data, generated_from="bench round %d" % number))
+        else:
+            store.update(lambda d: set_service(d, sorted(d["hosts"])[0], "device-extra-%d" % number,
+                                               {"port": 49000 + number, "executor": "docker",
+                                                "target": "edgex-device-extra-%d" % number}))
+        seconds.append(time.perf_counter() - started)
+    result = {"seconds": seconds, "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}
+    result.update(counts(store.read()))
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
