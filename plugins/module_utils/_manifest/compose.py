@@ -18,9 +18,10 @@ from .._errors import ManifestError
 from .._names import validate_name
 from .._catalog import default_health_path, default_port, KNOWN_SERVICES, ONE_SHOT_SERVICES
 from .edits import import_host
+from .yamlio import read_yaml_file
 
 try:
-    import yaml
+    import yaml  # noqa: F401 (only to say early that PyYAML is missing)
 
     HAS_YAML = True
 except ImportError:
@@ -231,13 +232,7 @@ def _project_name(compose, path, project):
 def _load(path):
     if not HAS_YAML:
         raise ManifestError("cannot read compose file %s: PyYAML is not installed" % path)
-    try:
-        with open(path, encoding="utf-8") as handle:
-            compose = yaml.safe_load(handle)
-    except (IOError, OSError) as exc:
-        raise ManifestError("cannot read compose file %s: %s" % (path, exc.strerror or exc))
-    except yaml.YAMLError as exc:
-        raise ManifestError("compose file %s is not valid YAML: %s" % (path, exc))
+    compose = read_yaml_file(path, "compose file")
     if not isinstance(compose, dict):
         raise ManifestError("compose file %s: the top level is not a mapping" % path)
     services = compose.get("services")

@@ -179,3 +179,11 @@ def test_the_writer_lays_a_manifest_out_as_pyyaml_does():
                                            "core-metadata": {"port": None, "health": "/api/v3/ping"}}}},
             "x": [[1, 2], {"a": [3]}, []]}
     assert yamlio.dump_yaml(data) == yaml.safe_dump(data, default_flow_style=False, sort_keys=True, allow_unicode=True)
+
+
+def test_the_compose_importer_reads_through_the_safe_reader(tmp_path):
+    from ansible_collections.edgex.sysmgmt.plugins.module_utils._manifest.compose import manifest_from_compose
+
+    path = write(tmp_path, b"services:\n  core-data: {image: \xff}\n", "docker-compose.yml")
+    with pytest.raises(ManifestError, match="compose file %s is not UTF-8 text: byte 0xff at line 2" % path):
+        manifest_from_compose(path)
