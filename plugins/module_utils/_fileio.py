@@ -59,7 +59,8 @@ def file_status(path, error=EdgeXError, what="file"):
 def read_bytes(path, error=EdgeXError, what="file", missing_ok=False):
     """The bytes of the regular file ``path``; None when it does not exist and ``missing_ok``."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        # O_NONBLOCK: a FIFO planted where the file should be must not hang the read
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         if missing_ok:
             return None
@@ -219,7 +220,7 @@ class FileLock(object):
                 pass  # a lock file that only we may open still locks; the next writer says so
             return fd
         try:
-            return os.open(self.path, os.O_RDONLY | nofollow)  # flock needs no write access
+            return os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | nofollow)  # flock needs no write access
         except OSError as exc:
             if exc.errno == errno.ELOOP or os.path.islink(self.path):
                 raise self.error("cannot lock %s: it is a symlink, which is never followed (remove it)" % self.path)

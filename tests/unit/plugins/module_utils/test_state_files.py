@@ -335,3 +335,19 @@ def test_a_new_file_gets_0644_less_the_umask_and_no_wider(tmp_path):
         os.umask(old)
     assert stat.S_IMODE(os.stat(str(tmp_path / "new.yml")).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(str(tmp_path / "x.json")).st_mode) == 0o600
+
+
+@kinds
+def test_a_fifo_in_place_of_the_file_or_its_lock_is_refused_without_hanging(tmp_path, kind):
+    path = os.path.join(str(tmp_path), kind.name)
+    os.mkfifo(path)
+    with pytest.raises(kind.error, match="it is not a regular file"):
+        kind.write(path)
+    os.unlink(path)
+    path = make(tmp_path, kind)
+    if os.path.exists(kind.lock_path(path)):  # the ledger locks before it reads
+        os.unlink(kind.lock_path(path))
+    os.mkfifo(kind.lock_path(path))
+    with pytest.raises(kind.error, match="cannot lock .*: it is not a regular file"):
+        kind.write(path)
+    assert open(path).read() == kind.initial
