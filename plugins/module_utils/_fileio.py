@@ -84,7 +84,7 @@ def read_bytes(path, error=EdgeXError, what="file", missing_ok=False):
 
 def _temporary_name(path):
     directory, name = os.path.split(path)
-    token = "".join(random.choice(_TEMP_CHARS) for _ in range(8))
+    token = "".join(random.choices(_TEMP_CHARS, k=8))
     return os.path.join(directory, ".%s.%s.tmp" % (name, token))
 
 

@@ -18,14 +18,7 @@ from .._errors import ManifestError
 from .._names import validate_name
 from .._catalog import default_health_path, default_port, KNOWN_SERVICES, ONE_SHOT_SERVICES
 from .edits import import_host
-from .yamlio import read_yaml_file
-
-try:
-    import yaml  # noqa: F401 (only to say early that PyYAML is missing)
-
-    HAS_YAML = True
-except ImportError:
-    HAS_YAML = False
+from .yamlio import HAS_YAML, read_yaml_file
 
 COMPOSE_EXECUTORS = ("docker", "compose")
 

@@ -169,7 +169,7 @@ def _compile(schema):
                     problems.append((where, "missing required key %r" % name))
             for name, item in value.items():
                 inner = (_LINK, where, name)
-                if type(name) is not str:
+                if not isinstance(name, str):
                     problems.append((inner, "keys must be strings"))
                     continue
                 if names is not None:

@@ -31,7 +31,7 @@ from .._errors import ManifestError
 from .._fileio import FileLock, atomic_write, file_status, read_bytes, real_path, remove_stale_temporaries
 from .edits import copy_tree, to_discovery
 from .schema import empty_manifest, last_confirmed, type_name, validate
-from .yamlio import HAS_YAML, dump_yaml, load_yaml  # noqa: F401 (HAS_YAML: for callers)
+from .yamlio import dump_yaml, load_yaml
 
 CONFIRMATION_SUFFIX = ".confirmed"
 _STAMPS = ("updated_at", "confirmed_at")  # when, not what: never a change on their own

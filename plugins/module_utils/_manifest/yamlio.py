@@ -309,7 +309,7 @@ class _Emitter(object):
         raise _Unusual(value)
 
     def key(self, name):
-        if type(name) is not str or len(name) > 128:
+        if not isinstance(name, str) or len(name) > 128:
             raise _Unusual(name)  # PyYAML writes long keys in the explicit "? key" form
         return self.scalar(name)
 
@@ -345,9 +345,10 @@ class _Emitter(object):
                 self.lines.append("%s- %s" % (pad, self.flow_or_scalar(item)))
 
     def flow_or_scalar(self, value):
-        if type(value) is dict:
+        kind = type(value)
+        if kind is dict:
             return "{}"
-        if type(value) is list:
+        if kind is list:
             return "[]"
         return self.scalar(value)
 
@@ -355,7 +356,7 @@ class _Emitter(object):
 def dump_yaml(data):
     """``data`` as YAML text, keys sorted, never an anchor or alias."""
     require_yaml()
-    if type(data) is dict and data:
+    if isinstance(data, dict) and data:
         emitter = _Emitter()
         try:
             emitter.mapping(data, 0)
