@@ -124,8 +124,10 @@ class Bench(object):
             raise BenchError("%s %s at %d gateways failed:\n%s" % (variant, op, size, proc.stderr[-2000:]))
         run = json.loads(proc.stdout.strip().splitlines()[-1])
         run["median"] = statistics.median(run["seconds"])
-        print("  %-8s %-5s %6d gateways: %8.3f s (median of %d), %7.1f MB peak" % (
-            variant, op, size, run["median"], len(run["seconds"]), run["max_rss_mb"]), flush=True)
+        run["best"] = min(run["seconds"])
+        print("  %-8s %-5s %6d gateways: %8.3f s median, %8.3f s best of %d, %7.1f MB peak, load average %.1f" % (
+            variant, op, size, run["median"], run["best"], len(run["seconds"]), run["max_rss_mb"],
+            os.getloadavg()[0]), flush=True)
         return run
 
     def run(self):
@@ -156,7 +158,8 @@ class Bench(object):
                             copy.write(original.read())
                         runs[op] = self.measure(variant, collections, size, op, manifest)
         targets = self.targets()
-        report = dict(report_header("manifest"), params={"sizes": args.sizes, "repeat": args.repeat,
+        report = dict(report_header("manifest"), load_average_at_end=os.getloadavg(),
+                      params={"sizes": args.sizes, "repeat": args.repeat,
                                                          "services_per_gateway": len(SERVICES),
                                                          "baseline_rev": revision,
                                                          "baseline_max_gateways": args.baseline_max_gateways},
@@ -177,18 +180,20 @@ def print_table(report):
     print()
     print("manifest bench: median of %d run(s) per operation, each operation in a fresh process; baseline = %s"
           % (report["params"]["repeat"], report["params"]["baseline_rev"] or "not run"))
-    print("%8s %8s %7s %-6s %9s %10s %8s %9s %10s" % ("gateways", "services", "MB", "op", "new s", "baseline s",
-                                                      "ratio", "new MB", "base MB"))
+    print("%8s %8s %7s %-6s %9s %9s %10s %8s %9s %10s" % ("gateways", "services", "MB", "op", "new s", "new best",
+                                                            "baseline s", "ratio", "new MB", "base MB"))
     for key in sorted(report["sizes"], key=int):
         entry = report["sizes"][key]
         for op in OPERATIONS:
             new = entry["variants"]["new"][op]
             base = entry["variants"].get("baseline", {}).get(op)
-            print("%8d %8d %7.1f %-6s %9.3f %10s %8s %9.0f %10s" % (
-                entry["gateways"], entry["services"], entry["bytes"] / 1e6, op, new["median"],
+            print("%8d %8d %7.1f %-6s %9.3f %9.3f %10s %8s %9.0f %10s" % (
+                entry["gateways"], entry["services"], entry["bytes"] / 1e6, op, new["median"], new["best"],
                 "%.3f" % base["median"] if base else "-", "%.1fx" % (base["median"] / new["median"]) if base else "-",
                 new["max_rss_mb"], "%.0f" % base["max_rss_mb"] if base else "-"))
-    print("(ratio = baseline s / new s: how many times faster; MB = peak RSS of the worker process)")
+    print("(s = median, best = fastest run; ratio = baseline s / new s, medians: how many times faster; MB = peak")
+    print(" RSS of the worker process; load average at the end: %s)" % ", ".join(
+        "%.1f" % load for load in report["load_average_at_end"]))
     print()
     print_targets(report["targets"])
 
