@@ -22,6 +22,7 @@ when nothing changed, and the record of when a registry last confirmed it.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
 import json
@@ -139,10 +140,11 @@ class ManifestStore(object):
             atomic_write(self.confirmation_path, (json.dumps(record, sort_keys=True) + "\n").encode("utf-8"),
                          ManifestError, "confirmation of manifest", like=snapshot.status)
         except ManifestError as exc:
+            last = self._last_confirmation(snapshot)[1]
             self.warnings.append("the registry confirmed manifest %s, but the confirmation could not be recorded "
                                  "(%s): its age on fallback still counts from %s"
-                                 % (self.real_path, exc, self._last_confirmation(snapshot)[1] or "its last write"))
-            return self._last_confirmation(snapshot)[1]
+                                 % (self.real_path, exc, last or "its last write"))
+            return last
         return now
 
     # -- changes -------------------------------------------------------------------
@@ -196,11 +198,15 @@ class ManifestStore(object):
         self.confirmed_at = last_confirmed(after)[1]
         return True, snapshot.data, after
 
+    @contextlib.contextmanager
     def _locked_for_writing(self, snapshot, missing_ok):
+        """The lock held, and the file as it is now under it (``snapshot``'s parse reused when the
+        bytes did not change)."""
         directory = os.path.dirname(self.real_path)
         if not os.path.isdir(directory):
             raise ManifestError("cannot write manifest %s: directory %s does not exist" % (self.real_path, directory))
-        return _LockedSnapshot(self, snapshot, missing_ok)
+        with self.lock(snapshot.status):
+            yield self._snapshot(missing_ok, known=snapshot)
 
     def _write(self, snapshot, data):
         payload = dump(data).encode("utf-8")
@@ -216,24 +222,3 @@ class ManifestStore(object):
         its mtime and the backup stay untouched). Returns (changed, written_data)."""
         changed, _before, after = self.update(lambda _current: data, check_mode=check_mode)
         return changed, after
-
-
-class _LockedSnapshot(object):
-    """``with``: the store's lock held, and the manifest read again under it."""
-
-    def __init__(self, store, snapshot, missing_ok):
-        self.store = store
-        self.snapshot = snapshot
-        self.lock = store.lock(snapshot.status)
-        self.missing_ok = missing_ok
-
-    def __enter__(self):
-        self.lock.__enter__()
-        try:
-            return self.store._snapshot(self.missing_ok, known=self.snapshot)
-        except BaseException:
-            self.lock.__exit__(None, None, None)
-            raise
-
-    def __exit__(self, *exc_info):
-        return self.lock.__exit__(*exc_info)
