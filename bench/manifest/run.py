@@ -125,9 +125,10 @@ class Bench(object):
         run = json.loads(proc.stdout.strip().splitlines()[-1])
         run["median"] = statistics.median(run["seconds"])
         run["best"] = min(run["seconds"])
-        print("  %-8s %-5s %6d gateways: %8.3f s median, %8.3f s best of %d, %7.1f MB peak, load average %.1f" % (
-            variant, op, size, run["median"], run["best"], len(run["seconds"]), run["max_rss_mb"],
-            os.getloadavg()[0]), flush=True)
+        run["cpu_median"] = statistics.median(run["cpu_seconds"])
+        print("  %-8s %-5s %6d gateways: %8.3f s median, %8.3f s best of %d, %8.3f s CPU, %7.1f MB peak, "
+              "load average %.1f" % (variant, op, size, run["median"], run["best"], len(run["seconds"]),
+                                     run["cpu_median"], run["max_rss_mb"], os.getloadavg()[0]), flush=True)
         return run
 
     def run(self):
@@ -180,19 +181,20 @@ def print_table(report):
     print()
     print("manifest bench: median of %d run(s) per operation, each operation in a fresh process; baseline = %s"
           % (report["params"]["repeat"], report["params"]["baseline_rev"] or "not run"))
-    print("%8s %8s %7s %-6s %9s %9s %10s %8s %9s %10s" % ("gateways", "services", "MB", "op", "new s", "new best",
-                                                            "baseline s", "ratio", "new MB", "base MB"))
+    print("%8s %8s %7s %-6s %9s %9s %9s %10s %8s %9s %10s" % (
+        "gateways", "services", "MB", "op", "new s", "new best", "new CPU", "baseline s", "ratio", "new MB", "base MB"))
     for key in sorted(report["sizes"], key=int):
         entry = report["sizes"][key]
         for op in OPERATIONS:
             new = entry["variants"]["new"][op]
             base = entry["variants"].get("baseline", {}).get(op)
-            print("%8d %8d %7.1f %-6s %9.3f %9.3f %10s %8s %9.0f %10s" % (
+            print("%8d %8d %7.1f %-6s %9.3f %9.3f %9.3f %10s %8s %9.0f %10s" % (
                 entry["gateways"], entry["services"], entry["bytes"] / 1e6, op, new["median"], new["best"],
+                new["cpu_median"],
                 "%.3f" % base["median"] if base else "-", "%.1fx" % (base["median"] / new["median"]) if base else "-",
                 new["max_rss_mb"], "%.0f" % base["max_rss_mb"] if base else "-"))
-    print("(s = median, best = fastest run; ratio = baseline s / new s, medians: how many times faster; MB = peak")
-    print(" RSS of the worker process; load average at the end: %s)" % ", ".join(
+    print("(s = median wall time, best = fastest run, CPU = median CPU time of the worker; ratio = baseline s /")
+    print(" new s: how many times faster; MB = peak RSS of the worker; load average at the end: %s)" % ", ".join(
         "%.1f" % load for load in report["load_average_at_end"]))
     print()
     print_targets(report["targets"])
