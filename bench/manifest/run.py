@@ -170,7 +170,8 @@ class Bench(object):
     def targets(self):
         entry = self.results.get(str(TARGET_GATEWAYS))
         if entry is None:
-            raise BenchError("the targets are defined at %d gateways: include it in --sizes" % TARGET_GATEWAYS)
+            print("(no targets: they are defined at %d gateways, not in --sizes)" % TARGET_GATEWAYS)
+            return []
         new = entry["variants"]["new"]
         return [{"name": "new %s at %d gateways x %d services" % (op, TARGET_GATEWAYS, len(SERVICES)),
                  "value": round(new[op]["median"], 3), "limit": "<= %.1f s" % limit, "pass": new[op]["median"] <= limit}
