@@ -17,13 +17,7 @@ import re
 from collections import namedtuple
 
 from .._errors import ManifestError
-
-try:
-    import yaml
-
-    HAS_YAML = True
-except ImportError:
-    HAS_YAML = False
+from .yamlio import load_yaml
 
 # A compose file is a few dozen kilobytes; anything far bigger is not one.
 MAX_COMPOSE_BYTES = 4 * 1024 * 1024
@@ -67,11 +61,8 @@ def text(value):
 
 
 # -- reading ---------------------------------------------------------------------------------------
-# TODO(lead): switch to _fileio's bounded YAML reader (anchors/aliases limited) when it lands; this
-# reads the bytes itself only so that bad bytes are reported naming the file.
-def read_text(path):
-    """The file's text; a file that is not UTF-8 (a BOM is allowed) is refused, naming the file and
-    the first byte that cannot be decoded."""
+def read_bytes(path):
+    """The file's bytes, at most MAX_COMPOSE_BYTES; every OS error names the file."""
     try:
         with open(path, "rb") as handle:
             data = handle.read(MAX_COMPOSE_BYTES + 1)
@@ -79,22 +70,15 @@ def read_text(path):
         raise ManifestError("cannot read compose file %s: %s" % (path, exc.strerror or exc))
     if len(data) > MAX_COMPOSE_BYTES:
         raise ManifestError("compose file %s is larger than %d bytes: not a compose file" % (path, MAX_COMPOSE_BYTES))
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ManifestError("compose file %s is not UTF-8 text: byte 0x%02x at offset %d (%s)"
-                            % (path, data[exc.start], exc.start, exc.reason))
+    return data
 
 
 def load(path):
-    """The compose file at ``path`` as a dict with a non-empty ``services`` mapping of mappings."""
-    if not HAS_YAML:
-        raise ManifestError("cannot read compose file %s: PyYAML is not installed" % path)
-    source = read_text(path)
-    try:
-        compose = yaml.safe_load(source)
-    except yaml.YAMLError as exc:
-        raise ManifestError("compose file %s is not valid YAML: %s" % (path, exc))
+    """The compose file at ``path`` as a dict with a non-empty ``services`` mapping of mappings.
+    Read by the manifest's YAML reader: bad bytes and bad YAML name the file and the line, and
+    anchors and aliases (edgex-compose uses them for its x- extension fields) are followed, their
+    expansion bounded."""
+    compose = load_yaml(read_bytes(path), path, "compose file", aliases=True)
     if not isinstance(compose, dict):
         raise ManifestError("compose file %s: the top level is not a mapping" % path)
     services = compose.get("services")

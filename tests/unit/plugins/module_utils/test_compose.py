@@ -4,10 +4,9 @@ import textwrap
 import pytest
 import yaml
 
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._manifest import compose_file as _compose_file
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._errors import ManifestError
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._manifest.compose import manifest_from_compose
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._manifest.compose_file import HAS_YAML
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._manifest.yamlio import HAS_YAML
 
 DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "data", "compose")
 NAPA = os.path.join(DATA, "napa-3.1.1-no-secty.yml")
@@ -364,7 +363,9 @@ def raises(path, pattern, **kwargs):
 
 
 def test_without_pyyaml_the_error_says_so(monkeypatch):
-    monkeypatch.setattr(_compose_file, "HAS_YAML", False)
+    from ansible_collections.edgex.sysmgmt.plugins.module_utils._manifest import yamlio
+
+    monkeypatch.setattr(yamlio, "HAS_YAML", False)
     assert NAPA in raises(NAPA, r"PyYAML is not installed")
 
 

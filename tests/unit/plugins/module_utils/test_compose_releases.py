@@ -355,7 +355,7 @@ def test_bytes_that_are_not_utf8_name_the_file(tmp_path):
     path = tmp_path / "docker-compose.yml"
     path.write_bytes(b"services:\n  core-data:\n    image: \x89PNG\n")
     message = refused(str(path))
-    assert str(path) in message and "not UTF-8 text: byte 0x89 at offset 34" in message
+    assert str(path) in message and "not UTF-8 text: byte 0x89 at line 3, column 12" in message
 
 
 def test_a_utf8_byte_order_mark_is_fine(tmp_path):
