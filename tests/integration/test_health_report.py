@@ -11,6 +11,7 @@ from html.parser import HTMLParser
 import pytest
 
 from tests.integration.playbook import REPO, PlayResult, ansible_env
+from tests.report_schema import validate_report
 from tests.testbed.fixtures_docker import wait_until
 
 pytestmark = pytest.mark.docker
@@ -22,6 +23,9 @@ STOPPED = "support-notifications"
 HOSTILE_ID = "hostile-probe"
 HOSTILE_CHECK = "<img src=x id=injected onerror=alert(1)><script>document.title='pwned'</script>"
 SCREENSHOT = os.path.join(REPO, "tests", "output", "health-report.png")
+# The report play runs once, on the first gateway of the play (delegated to the control node), so
+# that a run limited to some gateways still reports.
+REPORT_HOST = "gw1"
 
 
 def consul_put(path, body=None):
@@ -48,7 +52,7 @@ def run_health(testbed, report_dir, **extra_vars):
     return result
 
 
-def task_result(result, name, host="localhost"):
+def task_result(result, name, host=REPORT_HOST):
     for play in result.json["plays"]:
         for task in play["tasks"]:
             # A role's tasks are named "<role> : <name>".
@@ -91,6 +95,7 @@ def report(degraded_fleet, tmp_path_factory):
     result = run_health(degraded_fleet, report_dir)
     with open(os.path.join(str(report_dir), "health.json")) as handle:
         data = json.load(handle)
+    validate_report(data)
     return {"dir": str(report_dir), "result": result, "json": data}
 
 
@@ -128,8 +133,13 @@ def test_the_play_fails_after_writing_the_report_and_states_the_counts(report):
     assert os.path.exists(os.path.join(report["dir"], "health.html"))
 
 
+# The service rows: those needing attention, and those of the gateways where every service is healthy.
+SERVICE_TABLES = ("services", "healthy-services")
+
+
 class ReportPage(HTMLParser):
-    """The rendered report: the services table's rows as {class, cells}, plus any injected elements."""
+    """The rendered report: the service tables' rows as {class, cells}, plus any injected elements
+    (the page's own filter script, id report-script, is not one)."""
 
     def __init__(self):
         HTMLParser.__init__(self)
@@ -139,11 +149,11 @@ class ReportPage(HTMLParser):
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
-        if tag == "table" and attrs.get("id") == "services":
+        if tag == "table" and attrs.get("id") in SERVICE_TABLES:
             self._in_table = True
         elif tag == "title":
             self._in_title = True
-        elif tag in ("img", "script") or attrs.get("id") == "injected":
+        elif (tag in ("img", "script") and attrs.get("id") != "report-script") or attrs.get("id") == "injected":
             self.injected.append(tag)
         elif self._in_table and tag == "tr" and self._cell is None and attrs.get("data-service"):
             self.rows.append({"class": attrs.get("class", ""), "host": attrs.get("data-host"), "cells": []})
@@ -217,6 +227,7 @@ def test_fail_on_as_an_extra_variable_still_reports_every_gateway(degraded_fleet
     assert "gw1/%s: unhealthy" % STOPPED in task_result(result, "Fail the run")["msg"]
     with open(str(tmp_path / "health.json")) as handle:
         data = json.load(handle)
+    validate_report(data)
     assert data["hosts"]["gw1"]["error"] is None and services_of(data)[STOPPED]["verdict"] == "unhealthy"
 
 
@@ -234,7 +245,9 @@ def test_registry_down_the_report_says_manifest_and_its_age(degraded_fleet, chro
         consul_fault(None)
     assert result.returncode == 0, result.failures()
     with open(str(tmp_path / "health.json")) as handle:
-        host = json.load(handle)["hosts"]["gw1"]
+        data = json.load(handle)
+    validate_report(data)
+    host = data["hosts"]["gw1"]
     assert host["source"] == "manifest" and host["manifest_age"] >= 0 and host["error"] is None
     assert services_of({"hosts": {"gw1": host}})["core-data"]["verdict"] == "healthy"
 
@@ -255,6 +268,7 @@ def test_remediation_restarts_the_stopped_service_before_the_check(degraded_flee
         assert [(s["name"], s["action"]) for s in remediation["services"]] == [(STOPPED, "restart")]
         with open(str(tmp_path / "health.json")) as handle:
             data = json.load(handle)
+        validate_report(data)
         assert [(s["name"], s["verdict"]) for s in data["hosts"]["gw1"]["services"]] == [(STOPPED, "healthy")]
     finally:
         subprocess.run(["docker", "stop", "-t", "5", "edgex-" + STOPPED], check=True, stdout=subprocess.DEVNULL)
