@@ -6,18 +6,17 @@ import subprocess
 import sys
 import urllib.parse
 import urllib.request
-from html.parser import HTMLParser
 
 import pytest
 
 from tests.integration.playbook import REPO, PlayResult, ansible_env
+from tests.integration.report_page import ReportPage, chromium_run, require_chromium
 from tests.report_schema import validate_report
 from tests.testbed.fixtures_docker import wait_until
 
 pytestmark = pytest.mark.docker
 CONSUL_INVENTORY = os.path.join(REPO, "inventories", "consul", "edgex.edgex.yml")
 CONSUL = "http://127.0.0.1:8500"
-CHROMIUM = "/usr/bin/chromium"
 STOPPED = "support-notifications"
 # Registry data is untrusted: a registration whose check ID is markup must reach the page as text.
 HOSTILE_ID = "hostile-probe"
@@ -63,12 +62,7 @@ def task_result(result, name, host=REPORT_HOST):
 
 @pytest.fixture(scope="module")
 def chromium():
-    if not os.access(CHROMIUM, os.X_OK):
-        message = "%s is missing (tests/testbed/install-deps.sh installs it as root on Debian)" % CHROMIUM
-        if os.environ.get("EDGEX_REQUIRE_DOCKER"):  # make test: a missing browser is a failure, not a skip
-            pytest.fail(message)
-        pytest.skip(message)
-    return CHROMIUM
+    return require_chromium()
 
 
 @pytest.fixture(scope="module")
@@ -131,60 +125,6 @@ def test_the_play_fails_after_writing_the_report_and_states_the_counts(report):
     gate = task_result(result, "Fail the run")
     assert gate["failed"] and "gw1/%s: unhealthy" % STOPPED in gate["msg"]
     assert os.path.exists(os.path.join(report["dir"], "health.html"))
-
-
-# The service rows: those needing attention, and those of the gateways where every service is healthy.
-SERVICE_TABLES = ("services", "healthy-services")
-
-
-class ReportPage(HTMLParser):
-    """The rendered report: the service tables' rows as {class, cells}, plus any injected elements
-    (the page's own filter script, id report-script, is not one)."""
-
-    def __init__(self):
-        HTMLParser.__init__(self)
-        self.rows, self.injected, self.title = [], [], ""
-        self._in_table = self._in_title = False
-        self._cell = None
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        if tag == "table" and attrs.get("id") in SERVICE_TABLES:
-            self._in_table = True
-        elif tag == "title":
-            self._in_title = True
-        elif (tag in ("img", "script") and attrs.get("id") != "report-script") or attrs.get("id") == "injected":
-            self.injected.append(tag)
-        elif self._in_table and tag == "tr" and self._cell is None and attrs.get("data-service"):
-            self.rows.append({"class": attrs.get("class", ""), "host": attrs.get("data-host"), "cells": []})
-        elif self._in_table and tag == "td" and self.rows:
-            self._cell = []
-
-    def handle_endtag(self, tag):
-        if tag == "table":
-            self._in_table = False
-        elif tag == "title":
-            self._in_title = False
-        elif tag == "td" and self._cell is not None:
-            self.rows[-1]["cells"].append(" ".join("".join(self._cell).split()))
-            self._cell = None
-
-    def handle_data(self, data):
-        if self._cell is not None:
-            self._cell.append(data + " ")
-        if self._in_title:
-            self.title += data
-
-
-def chromium_run(chromium, profile, *args):
-    argv = [chromium, "--headless", "--disable-gpu", "--no-sandbox", "--user-data-dir=%s" % profile] + list(args)
-    try:
-        completed = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
-    except subprocess.TimeoutExpired:
-        # Headless Chromium waits forever on a dialog, such as an alert() that escaped into the page.
-        pytest.fail("chromium did not finish within 60s: %s" % " ".join(argv))
-    assert completed.returncode == 0, completed.stderr[-2000:]
-    return completed.stdout
 
 
 def test_chromium_renders_one_row_per_host_and_service(report, chromium, tmp_path):
