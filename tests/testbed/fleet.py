@@ -13,7 +13,7 @@ the same nodes and registrations, and the inventories to reach them.
   fleet.json        the spec: every gateway (node name, loopback address) and service (port, fault)
   edgex.edgex.yml   an inventory through the edgex inventory plugin, pointing at the emulator
   static.yml        the same hosts as a static YAML inventory (group ``edgex``)
-  group_vars/all.yml  the roles' registry variables (edgex_registry_host/port), for both
+  group_vars/all.yml  for both: ansible_connection local, the roles' registry variables
   docker.sock       a stand-in Docker engine: every container reads as running (check-mode plans)
   *.log, *.pid      the two processes: the Consul emulator and the gateways
 
@@ -173,9 +173,11 @@ def static_inventory(spec, host_vars=None, group_vars=None):
 
 
 def plugin_inventory(consul_host, consul_port, datacenter="dc1"):
-    """The text of an edgex inventory plugin file (``*.edgex.yml``) pointing at the emulator."""
+    """The text of an edgex inventory plugin file (``*.edgex.yml``) pointing at the emulator.
+    ansible_connection comes from group_vars/all.yml beside it: a ``compose`` would template it
+    for every host, a cost that is not the plugin's."""
     return ("plugin: edgex.sysmgmt.edgex\nregistry_type: consul\nhost: %s\nport: %d\ndatacenter: %s\n"
-            "timeout: 120\ncompose:\n  ansible_connection: \"'local'\"\n" % (consul_host, consul_port, datacenter))
+            "timeout: 120\n" % (consul_host, consul_port, datacenter))
 
 
 # --------------------------------------------------------------------------- the gateways
@@ -434,10 +436,11 @@ class Fleet(object):
         return "http://%s:%d" % (self.consul_host, self.consul_port)
 
     @property
-    def registry_vars(self):
-        """The roles' registry variables for this fleet's Consul."""
-        return {"edgex_registry_type": "consul", "edgex_registry_host": self.consul_host,
-                "edgex_registry_port": self.consul_port}
+    def group_vars(self):
+        """group_vars/all.yml beside the inventories: local connections, and where the roles'
+        modules find the registry."""
+        return {"ansible_connection": "local", "edgex_registry_type": "consul",
+                "edgex_registry_host": self.consul_host, "edgex_registry_port": self.consul_port}
 
     @property
     def engine_socket(self):
@@ -519,9 +522,8 @@ class Fleet(object):
             self.consul_host, self.consul_port, self.spec["params"]["datacenter"]))
         write_atomically(self.static_inventory_path, yaml.safe_dump(static_inventory(self.spec),
                                                                     default_flow_style=False))
-        # beside both inventories: where the roles' modules find the registry
         os.makedirs(os.path.join(self.dir, "group_vars"), exist_ok=True)
-        write_atomically(os.path.join(self.dir, "group_vars", "all.yml"), yaml.safe_dump(self.registry_vars))
+        write_atomically(os.path.join(self.dir, "group_vars", "all.yml"), yaml.safe_dump(self.group_vars))
         write_atomically(os.path.join(self.dir, "fleet-state.json"), json.dumps({
             "consul": self.consul_url, "engine_socket": self.engine_socket,
             "plugin_inventory": self.plugin_inventory_path, "static_inventory": self.static_inventory_path,
@@ -592,6 +594,9 @@ def stop_from_pid_files(state_dir):
             pass
         stopped.append(name)
         os.unlink(pid_file)
+    engine = os.path.join(state_dir, "docker.sock")
+    if os.path.exists(engine):
+        os.unlink(engine)
     return stopped
 
 

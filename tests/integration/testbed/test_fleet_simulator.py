@@ -51,8 +51,7 @@ def test_inventories_of_the_spec():
                               "gw-00003": {"ansible_host": "127.13.0.3"}}
     assert edgex["vars"] == {"ansible_connection": "local"}
     plugin = yaml.safe_load(fleet_.plugin_inventory("127.9.255.254", 8500))
-    assert plugin["plugin"] == "edgex.sysmgmt.edgex" and plugin["port"] == 8500
-    assert plugin["compose"] == {"ansible_connection": "'local'"}
+    assert plugin["plugin"] == "edgex.sysmgmt.edgex" and plugin["port"] == 8500 and "compose" not in plugin
 
 
 def http_get(address, port, path, http10=False, timeout=3.0):
@@ -162,11 +161,14 @@ def test_up_status_and_down_from_the_command_line(tmp_path):
         listing = json.loads(status.stdout)
         assert listing["memory"]["gateways"]["rss_kib"] > 0 and os.path.exists(listing["static_inventory"])
         with open(os.path.join(state, "group_vars", "all.yml")) as handle:
-            assert yaml.safe_load(handle)["edgex_registry_port"] == int(listing["consul"].rsplit(":", 1)[1])
+            group_vars = yaml.safe_load(handle)
+        assert group_vars["edgex_registry_port"] == int(listing["consul"].rsplit(":", 1)[1])
+        assert group_vars["ansible_connection"] == "local"
         assert http_get("127.14.0.1", 59880, "/api/v3/ping")[0] == 200
     finally:
         down = subprocess.run([sys.executable, script, "down", "--dir", state], capture_output=True, text=True,
                               timeout=60)
     assert down.returncode == 0 and "stopped gateways, consul" in down.stdout
+    assert not os.path.exists(os.path.join(state, "docker.sock"))
     with pytest.raises(OSError):
         http_get("127.14.0.1", 59880, "/api/v3/ping", timeout=1)
