@@ -279,7 +279,8 @@ class Bench(object):
                                                             if play == "Write the fleet health report"), 2)
                 measured["tasks"] = [{"play": p, "task": t, "seconds": round(s, 2)} for p, t, s in durations]
                 if label == "controller":
-                    measured["probe_task_seconds"] = round(sum(s for _p, t, s in durations if "Probe every" in t), 2)
+                    measured["probe_task_seconds"] = round(sum(s for _p, t, s in durations
+                                                               if "Probe every gateway's EdgeX" in t), 2)
                 if label != "floor_ping":
                     report_dir = os.path.join(self.work, "report-gw" if label == "gateway" else "report-c")
                     measured["verdict_mismatches"] = self.check_report(os.path.join(report_dir, "health.json"),
@@ -303,8 +304,7 @@ class Bench(object):
         self.results["playbook"] = summary
         write_results(args.out, "playbook-%d" % args.gateways, summary)
         probe_limit = 2 * args.probe_timeout + 5
-        report_play = max(best["gateway"]["report_play_seconds"], best["controller"]["report_play_seconds"] -
-                          best["controller"]["probe_task_seconds"])
+        report_play = max(best["gateway"]["report_play_seconds"], best["controller"]["report_play_seconds"])
         self.targets += [
             target("per-gateway health.yml wall <= %.1f x ping floor (%d gateways, forks %d)"
                    % (FLOOR_TARGET, args.gateways, args.forks), summary["ratios"]["gateway"], FLOOR_TARGET,

@@ -204,17 +204,17 @@ def parse_rows(markup):
     return parser
 
 
-def test_the_page_puts_problems_first_and_healthy_gateways_apart():
+def test_the_page_puts_problems_first_and_healthy_services_apart():
     built = report_.build_report(fleet(gw1={"a": "healthy", "b": "degraded"}, gw2={"a": "healthy", "b": "healthy"},
                                        gw3={"a": "unhealthy", "b": "unknown"}), generated_at=T0)
     page = report_.page(report_.to_json(built))
     problems = parse_rows(page["problem_rows_html"]).rows
     assert [(r["attrs"]["data-host"], r["attrs"]["data-service"], r["attrs"]["class"]) for r in problems] == [
-        ("gw3", "a", "row-unhealthy"), ("gw1", "b", "row-degraded"), ("gw3", "b", "row-unknown"),
-        ("gw1", "a", "row-healthy")]
+        ("gw3", "a", "row-unhealthy"), ("gw1", "b", "row-degraded"), ("gw3", "b", "row-unknown")]
     healthy = parse_rows(page["healthy_rows_html"]).rows
-    assert [(r["attrs"]["data-host"], r["attrs"]["data-service"]) for r in healthy] == [("gw2", "a"), ("gw2", "b")]
-    assert (page["problem_count"], page["healthy_count"], page["healthy_hosts"]) == (4, 2, 1)
+    assert [(r["attrs"]["data-host"], r["attrs"]["data-service"]) for r in healthy] == [
+        ("gw1", "a"), ("gw2", "a"), ("gw2", "b")]
+    assert (page["problem_count"], page["healthy_count"], page["healthy_hosts"]) == (3, 3, 1)
     assert [s["name"] for s in page["per_service"]] == ["a", "b"] and page["per_service"][0]["unhealthy"] == 1
     assert "hosts" not in page["report"] and page["report"]["summary"] == built["summary"]
     assert all(len(r["cells"]) == 8 for r in problems + healthy)
@@ -227,7 +227,8 @@ def test_page_cells_and_escaping():
     built = report_.build_report(entries({'gw"1': res}), generated_at=T0)
     parsed = parse_rows(report_.page(built)["problem_rows_html"])
     assert parsed.other_tags == []  # nothing of the registry's data became an element
-    unhealthy, healthy = parsed.rows
+    unhealthy, = parsed.rows
+    healthy, = parse_rows(report_.page(built)["healthy_rows_html"]).rows
     assert unhealthy["cells"] == ['gw"1', "core-data", "unhealthy", "ping timed out after 3.0s %s" % hostile, "-",
                                   "passing", "manifest", "42 s"]
     assert healthy["attrs"]["data-service"] == hostile and healthy["cells"][4] == "12.3"
