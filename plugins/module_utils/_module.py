@@ -32,9 +32,10 @@ def registry_settings(module):
     return resolve_registry_settings({name: module.params.get(name) for name in REGISTRY_OPTION_NAMES})
 
 
-def discover_for_module(module, settings):
-    """Discovery with its fallback warnings passed to Ansible; errors are the caller's to report."""
-    discovery = discover(settings)
+def discover_for_module(module, settings, nodes=None):
+    """Discovery with its fallback warnings passed to Ansible; errors are the caller's to report.
+    ``nodes``: the only nodes the module acts on (Consul then reads those alone, see discover)."""
+    discovery = discover(settings, nodes=nodes)
     for warning in discovery.warnings:
         module.warn(warning)
     return discovery

@@ -314,7 +314,7 @@ class HealthRun(object):
         self.started = time.monotonic()
 
     def services(self):
-        discovery = discover(self.settings)
+        discovery = discover(self.settings, nodes=self.nodes)
         for warning in discovery.warnings:
             if warning not in self.warned:  # the same fallback, seen again on a retry
                 self.warned.add(warning)

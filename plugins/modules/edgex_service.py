@@ -204,7 +204,7 @@ def main():
     params = module.params
     settings = registry_settings(module)
     try:
-        discovery = discover_for_module(module, settings)
+        discovery = discover_for_module(module, settings, nodes=[params["node"]])
         planned = plan(discovery, manifest_for(settings, discovery), params["node"], params["name"],
                        params["executor"], params["project"])
         executors = Executors(params["executor"], executor_options(params))

@@ -10,6 +10,7 @@ so the request count does not grow with the number of nodes.
 
 from __future__ import annotations
 
+import re
 import warnings
 
 from .._errors import RegistryAuthError, RegistryError, RegistryUnavailableError
@@ -28,6 +29,9 @@ try:
 except ImportError as exc:  # reported when a Consul registry is actually used
     HAS_CONSUL = False
     CONSUL_IMPORT_ERROR = exc
+
+# Node names that go into a URL path as they are (Consul's own rule is looser).
+URL_SAFE_NODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$")
 
 
 def _client(settings):
@@ -99,6 +103,43 @@ class ConsulRegistry(Registry):
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise RegistryError("Consul at %s answered with an unexpected shape (%s: %s)"
                                 % (self.endpoint, type(exc).__name__, exc))
+
+    def discover_nodes(self, names):
+        """A Discovery of the nodes ``names`` only: /v1/catalog/node/<name> and /v1/health/node/<name>
+        each, so a module acting on one gateway reads its own services, not the whole datacenter
+        (the bulk read grows with the fleet, and every gateway of a play would pay for it). A node
+        Consul does not know is left out, as the bulk read leaves it out."""
+        names = list(dict.fromkeys(names))
+        if not all(isinstance(name, str) and URL_SAFE_NODE.match(name) for name in names):
+            return self.discover()  # a name that is not plain in a URL path: the bulk read has it too
+        dc = self.settings.get("datacenter")
+        node_records, services = [], []
+        try:
+            for name in names:
+                _i, catalog = self._call("GET /v1/catalog/node/%s" % name, self.client.catalog.node, name, dc=dc)
+                if not catalog:
+                    continue
+                _i, checks = self._call("GET /v1/health/node/%s" % name, self.client.health.node, name, dc=dc)
+                node = catalog["Node"]
+                serf = [c for c in checks if c["CheckID"] == "serfHealth"]
+                node_records.append(NodeRecord(name=node["Node"], address=node["Address"],
+                                               datacenter=node.get("Datacenter") or dc,
+                                               meta=dict(node.get("Meta") or {}),
+                                               status=serf[0]["Status"] if serf else "unknown"))
+                by_service = {}
+                for check in checks:
+                    if check.get("ServiceID"):
+                        by_service.setdefault(check["ServiceID"], []).append(check)
+                for service_id, service in sorted((catalog.get("Services") or {}).items(),
+                                                  key=lambda item: (item[1]["Service"], item[0])):
+                    # the shape of a /v1/health/service entry: the node's serfHealth first, as Consul lists it
+                    entry = {"Node": node, "Service": service, "Checks": serf + by_service.get(service_id, [])}
+                    services.append(self._service(entry, {node["Node"]: node["Address"]}, dc))
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            raise RegistryError("Consul at %s answered with an unexpected shape (%s: %s)"
+                                % (self.endpoint, type(exc).__name__, exc))
+        datacenter = dc or (node_records[0].datacenter if node_records else None)
+        return Discovery(source="consul", nodes=node_records, services=services, datacenter=datacenter)
 
     def _build(self, dc, nodes, checks, names):
         if not isinstance(nodes, list) or not isinstance(checks, list) or not isinstance(names, dict):

@@ -49,8 +49,16 @@ def _discover_manifest(settings, reason):
     return discovery
 
 
-def discover(settings, registry=None):
+# Up to this many nodes, Consul is read node by node (two requests each, the size of what the
+# nodes hold); beyond, in bulk (3 + one per service name, the size of the whole datacenter).
+NODE_SCOPED_MAX = 8
+
+
+def discover(settings, registry=None, nodes=None):
     """Ask the configured registry; fall back to the manifest when it is unreachable.
+
+    ``nodes``: the only nodes the caller needs, a hint: Consul then reads just those when they
+    are few (NODE_SCOPED_MAX); other registries, or many nodes, read everything.
 
     - registry_type manifest / none: the manifest (none: static data only, no live registry).
     - consul / keeper unreachable (refused, timeout, 5xx): the manifest, with a warning
@@ -65,6 +73,11 @@ def discover(settings, registry=None):
         registry = open_registry(settings)
     started = time.time()
     try:
+        if nodes and len(nodes) <= NODE_SCOPED_MAX and hasattr(registry, "discover_nodes"):
+            scoped = registry.discover_nodes(nodes)
+            if {n.name for n in scoped.nodes} >= set(nodes):
+                return scoped
+            # a node the registry does not know: the bulk read, so that an error can list those it knows
         return registry.discover()
     except RegistryUnavailableError as exc:
         reason = "%s registry unreachable (%s); using the manifest" % (registry_type, exc)
