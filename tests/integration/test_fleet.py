@@ -130,10 +130,10 @@ def test_the_page_leads_with_the_problems_and_filters(fleet, gateway_run, chromi
     ranks = [order[r["cells"][2]] for r in problems]
     assert ranks == sorted(ranks) and ranks[0] == 0
     # what needs attention in the open table, the healthy services in the collapsed one
-    assert sorted((r["host"], r["cells"][1]) for r in problems) == sorted(k for k, v in verdicts.items()
-                                                                            if v != "healthy")
-    assert sorted((r["host"], r["cells"][1]) for r in page.rows if r["table"] == "healthy-services") == sorted(
-        k for k, v in verdicts.items() if v == "healthy")
+    needing_attention = sorted(k for k, v in verdicts.items() if v != "healthy")
+    assert sorted((r["host"], r["cells"][1]) for r in problems) == needing_attention
+    healthy = sorted(k for k, v in verdicts.items() if v == "healthy")
+    assert sorted((r["host"], r["cells"][1]) for r in page.rows if r["table"] == "healthy-services") == healthy
 
     filtered = rendered(chromium, tmp_path / "profile", url + "#filter=verdict:unhealthy")
     shown = [r for r in filtered.rows if not r["hidden"]]
