@@ -191,11 +191,13 @@ def go_unix_date(now=None):
 
 
 def http_answer(status, body, keep_alive):
+    """An EdgeX service's answer as the stand-in sends it: HTTP/1.1, compact JSON (Go's encoding/json),
+    Content-Length, X-Correlation-ID. bench/health/endpoints.py answers with it too."""
     data = json.dumps(body, separators=(",", ":")).encode()
-    head = ("HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
-            "X-Correlation-ID: fleet-%d\r\n%s\r\n"
-            % (status, REASONS.get(status, "Status"), len(data), time.time() * 1e6,
-               "" if keep_alive else "Connection: close\r\n"))
+    head = ("HTTP/1.1 %d %s\r\nServer: edgex-standin\r\nDate: %s\r\nContent-Type: application/json\r\n"
+            "Content-Length: %d\r\nX-Correlation-ID: standin-%d\r\n%s\r\n"
+            % (status, REASONS.get(status, "Status"), time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime()),
+               len(data), time.time() * 1e6, "" if keep_alive else "Connection: close\r\n"))
     return head.encode("latin-1") + data
 
 

@@ -54,20 +54,29 @@ def test_inventories_of_the_spec():
     assert plugin["plugin"] == "edgex.sysmgmt.edgex" and plugin["port"] == 8500 and "compose" not in plugin
 
 
-def http_get(address, port, path, http10=False, timeout=3.0):
-    """(status, body as JSON or None) with a raw request; raises socket.timeout when nothing answers."""
-    with socket.create_connection((address, port), timeout=timeout) as sock:
-        sock.settimeout(timeout)
-        version = "HTTP/1.0" if http10 else "HTTP/1.1"
-        sock.sendall(("GET %s %s\r\nHost: x\r\nConnection: close\r\n\r\n" % (path, version)).encode())
-        data = b""
-        while True:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+def exchange(sock, request):
+    """(status, body as JSON or None) of one request on a connected socket, read until the peer closes."""
+    sock.sendall(request)
+    data = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    sock.close()
     head, _sep, body = data.partition(b"\r\n\r\n")
     return int(head.split()[1]), json.loads(body) if body else None
+
+
+def http_get(address, port, path, http10=False, timeout=3.0):
+    """A raw GET; raises socket.timeout when nothing answers."""
+    sock = socket.create_connection((address, port), timeout=timeout)
+    sock.settimeout(timeout)
+    version = "HTTP/1.0" if http10 else "HTTP/1.1"
+    try:
+        return exchange(sock, ("GET %s %s\r\nHost: x\r\nConnection: close\r\n\r\n" % (path, version)).encode())
+    finally:
+        sock.close()
 
 
 @pytest.fixture(scope="module")
@@ -136,16 +145,8 @@ def test_consul_holds_the_same_nodes_and_registrations(small_fleet):
 def test_the_stand_in_engine_says_running(small_fleet):
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.connect(small_fleet.engine_socket)
-    sock.sendall(b"GET /v1.43/containers/edgex-core-data/json HTTP/1.0\r\nHost: docker\r\n\r\n")
-    data = b""
-    while True:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    sock.close()
-    body = json.loads(data.partition(b"\r\n\r\n")[2])
-    assert body["Name"] == "/edgex-core-data" and body["State"]["Status"] == "running"
+    status, body = exchange(sock, b"GET /v1.43/containers/edgex-core-data/json HTTP/1.0\r\nHost: docker\r\n\r\n")
+    assert status == 200 and body["Name"] == "/edgex-core-data" and body["State"]["Status"] == "running"
 
 
 def test_up_status_and_down_from_the_command_line(tmp_path):
