@@ -196,7 +196,7 @@ class ServiceModule(GatewayModule):
 
     def run(self):
         params = self.params
-        discovery = self.discover()
+        discovery = self.discover(nodes=[params["node"]])
         planned = plan(discovery, self.manifest(), params["node"], params["name"], params["executor"], params["project"])
         control = BatchControl(self.executors, wait_timeout=params["wait_timeout"], stop_timeout=params["stop_timeout"],
                                check_mode=self.check_mode, wait=params["wait"], protected=params["protected"],

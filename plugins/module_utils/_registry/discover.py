@@ -46,6 +46,17 @@ def open_registry(settings, check_mode=False):
     return PROVIDERS[registry_type](settings)
 
 
+def read_registry(registry, nodes=None):
+    """The registry's answer: about ``nodes`` only when they are few and the registry can say so
+    (Consul), else about everything."""
+    if nodes and len(nodes) <= NODE_SCOPED_MAX and hasattr(registry, "discover_nodes"):
+        scoped = registry.discover_nodes(nodes)
+        if {n.name for n in scoped.nodes} >= set(nodes):
+            return scoped
+        # a node the registry does not know: the bulk read, so that an error can list those it knows
+    return registry.discover()
+
+
 def _discover_manifest(settings, reason):
     path = settings.get("manifest_path")
     if not path:
@@ -58,8 +69,16 @@ def _discover_manifest(settings, reason):
     return discovery
 
 
-def discover(settings, registry=None):
+# Up to this many nodes, Consul is read node by node (two requests each, the size of what the
+# nodes hold); beyond, in bulk (3 + one per service name, the size of the whole datacenter).
+NODE_SCOPED_MAX = 8
+
+
+def discover(settings, registry=None, nodes=None):
     """Ask the configured registry; fall back to the manifest when it is unavailable.
+
+    ``nodes``: the only nodes the caller needs, a hint: Consul then reads just those when they
+    are few (NODE_SCOPED_MAX); other registries, or many nodes, read everything.
 
     - registry_type manifest / none: the manifest (none: static data only, no live registry).
     - consul / keeper unreachable (refused, time-out) or failing (5xx): the manifest, with a
@@ -74,7 +93,7 @@ def discover(settings, registry=None):
         return _discover_manifest(settings, None)
     started = time.time()
     try:
-        return (registry or open_registry(settings)).discover()
+        return read_registry(registry or open_registry(settings), nodes)
     except RegistryServerError as exc:
         reason = "%s registry failed (%s); using the manifest" % (registry_type, exc)
     except RegistryUnavailableError as exc:
