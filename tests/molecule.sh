@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Every molecule scenario of the collection (extensions/molecule/<scenario>), on the test-bed's Docker engine.
+# Every molecule scenario of the collection (extensions/molecule/<scenario>), on the test-bed's Docker engine;
+# or only those named: tests/molecule.sh gateway_prereqs
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
@@ -7,6 +8,9 @@ venv="${VENV:-$repo/.venv}"
 export ANSIBLE_COLLECTIONS_PATH="$repo/.collections:${ANSIBLE_COLLECTIONS_PATH:-}"
 export PATH="$venv/bin:$PATH"
 scenarios=$(find extensions/molecule -mindepth 2 -maxdepth 2 -name molecule.yml 2>/dev/null | sort || true)
+if [ $# -gt 0 ]; then
+  scenarios=$(for name in "$@"; do echo "extensions/molecule/$name/molecule.yml"; done)
+fi
 if [ -z "$scenarios" ]; then
   echo "molecule: no scenarios yet (extensions/molecule/*/molecule.yml)"
   exit 0
@@ -26,6 +30,11 @@ fi
 # venv's libraries (docker, requests, python-consul2, PyYAML), mounted read-only.
 EDGEX_MOLECULE_SITE_PACKAGES=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 export EDGEX_MOLECULE_SITE_PACKAGES
+
+# What the offline gateways of the gateway_prereqs scenario install from (a flat apt repository
+# and a wheelhouse, fetched once and cached).
+read -r EDGEX_MOLECULE_DEBS EDGEX_MOLECULE_WHEELS < <("$venv/bin/python" tests/gateway/offline_packages.py)
+export EDGEX_MOLECULE_DEBS EDGEX_MOLECULE_WHEELS
 
 # Hold the test-bed's lock: `testbed.py up/down` (pytest fixtures, make) remove every
 # edgex.testbed=1 container, ours included, and they take this lock first.
