@@ -44,6 +44,18 @@ if ! flock -n 9; then
   flock 9
 fi
 
+# The example scenario is written for users (it pulls Debian and Python images and reaches Galaxy
+# and Debian's mirror); here it runs offline (built under the lock: its RUN step is a labelled container): a gateway image whose Debian packages come from
+# that local repository, the gateway image for its services, no network, no Galaxy.
+if ! built=$(printf 'FROM edgex-molecule-gateway:latest\nCOPY . /tmp/debs\nRUN echo "deb [trusted=yes] file:/tmp/debs ./" > /etc/apt/sources.list \\\n && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -qq -y --no-install-recommends python3-consul2 python3-yaml python3-docker python3-apt >/dev/null \\\n && rm -rf /tmp/debs /var/lib/apt/lists/* && echo > /etc/apt/sources.list\n' \
+    | DOCKER_BUILDKIT=0 docker build -q -t edgex-molecule-example-gw:latest -f - "$EDGEX_MOLECULE_DEBS" 2>&1); then
+  echo "molecule: cannot build edgex-molecule-example-gw:latest:" >&2
+  echo "$built" >&2
+  exit 1
+fi
+export EDGEX_MOLECULE_IMAGE=edgex-molecule-example-gw:latest EDGEX_MOLECULE_SERVICE_IMAGE=edgex-molecule-gateway:latest
+export EDGEX_MOLECULE_NETWORK=none EDGEX_MOLECULE_APT_UPDATE=false EDGEX_MOLECULE_GALAXY=false
+
 cd extensions
 for scenario in $scenarios; do
   name=$(basename "$(dirname "$scenario")")
