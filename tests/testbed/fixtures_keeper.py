@@ -36,7 +36,6 @@ class KeeperEmulatorProcess(ServerProcess):
         return argv
 
 
-
 class KeeperHandle(object):
     """What a test needs to reach the emulated core-keeper."""
 
