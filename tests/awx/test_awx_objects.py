@@ -121,9 +121,9 @@ def test_inventory_source_reads_the_fleet_with_the_injected_credential(consul_ac
 
     # Without the credential's token, the ACL (default deny) filters everything out, as Consul does.
     anonymous = subprocess.run([os.path.join(BIN, "ansible-inventory"), "-i",
-                             os.path.join(PROJECT, "inventories", "fleet.edgex.yml"), "--list"],
-                            env=dict(run_env, CONSUL_HTTP_TOKEN=""), capture_output=True, text=True,
-                            cwd=str(tmp_path), check=False)
+                                os.path.join(PROJECT, "inventories", "fleet.edgex.yml"), "--list"],
+                               env=dict(run_env, CONSUL_HTTP_TOKEN=""), capture_output=True, text=True,
+                               cwd=str(tmp_path), check=False)
     assert anonymous.returncode == 0, anonymous.stderr
     assert "core-data" not in anonymous.stdout
 

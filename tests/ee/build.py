@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Build the sample execution environment (extensions/ee/) here, as a user would, and print its tag.
 
-    tests/ee/build.py            build (or reuse) edgex-ee:<hash>, print the tag
+    .venv/bin/python tests/ee/build.py     build (or reuse) edgex-ee:<hash>, print the tag
 
 No image can be pulled on this machine, so the definition users get is built with four
 test-only changes, and nothing else:
@@ -74,10 +73,11 @@ def pip_config():
     """/etc/pip.conf for the build: this machine's CA bundle, and the pip settings that mean
     something inside a container (http(s) indexes, the timeout). Local paths (find-links, file://
     indexes, the constraint file) are this machine's disk and do not exist in the build."""
-    listed = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True).stdout
+    listed = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True,
+                            check=True).stdout
     found = {}
     for line in listed.splitlines():
-        key, _, value = line.partition("=")
+        key, _sep, value = line.partition("=")
         found[key.rsplit(".", 1)[-1]] = value.strip().strip("'\"")
     for option, env in (("index-url", "PIP_INDEX_URL"), ("extra-index-url", "PIP_EXTRA_INDEX_URL"),
                         ("timeout", "PIP_DEFAULT_TIMEOUT"), ("default-timeout", "PIP_DEFAULT_TIMEOUT")):
@@ -124,7 +124,8 @@ def image_tag(base, collection):
             digest.update(handle.read())
     digest.update(base.encode())
     digest.update(collection.encode())
-    builder = subprocess.run([venv_bin("ansible-builder"), "--version"], capture_output=True, text=True).stdout
+    builder = subprocess.run([venv_bin("ansible-builder"), "--version"], capture_output=True, text=True,
+                             check=True).stdout
     digest.update(builder.strip().encode())
     return "%s:%s" % (REPOSITORY, digest.hexdigest()[:12])
 
@@ -153,7 +154,7 @@ def ee_image():
         # The base image carries the test-bed label, and so does every container of the build:
         # `testbed.py down` (which removes labelled containers) must not run meanwhile.
         with Lock():
-            completed = subprocess.run(argv, cwd=work, capture_output=True, text=True,
+            completed = subprocess.run(argv, cwd=work, capture_output=True, text=True, check=False,
                                        env=dict(os.environ, DOCKER_BUILDKIT="0"))
         if completed.returncode != 0:
             sys.stderr.write(completed.stdout[-12000:] + completed.stderr[-4000:])

@@ -66,9 +66,9 @@ def ansible_test(collection, *argv):
             with open(seed, "w") as handle:
                 handle.write("import ensurepip; ensurepip.bootstrap(upgrade=True)\n")
     env = {key: value for key, value in os.environ.items() if not key.startswith("ANSIBLE_")}
-    return subprocess.run([os.path.join(BIN, "ansible-test")] + list(argv) + ["--python", "3.11", "--local",
-                                                                                "--color", "no"],
-                          cwd=str(collection), env=env, capture_output=True, text=True, timeout=1800, check=False)
+    argv = [os.path.join(BIN, "ansible-test")] + list(argv) + ["--python", "3.11", "--local", "--color", "no"]
+    return subprocess.run(argv, cwd=str(collection), env=env, capture_output=True, text=True, timeout=1800,
+                          check=False)
 
 
 def test_tarball_ships_what_galaxy_and_users_need(members):

@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """What an offline gateway installs from, for the gateway_prereqs molecule scenario:
 
-    tests/gateway/offline_packages.py     print "<apt repository dir> <wheelhouse dir>"
+    .venv/bin/python tests/gateway/offline_packages.py   print "<apt repository dir> <wheelhouse dir>"
 
 - a flat apt repository (the .debs and a Packages index) of the Debian packages the role
   installs, with every dependency the test-bed's Debian base lacks, fetched once by apt in a

@@ -137,8 +137,8 @@ def test_control_playbooks_publish_what_changed(testbed, private_data_dir, tmp_p
     assert control("start")["hosts"]["gw1"]["changed"] == []
 
     restarted = control("restart", edgex_services=["core-command"])
-    assert restarted == {"state": "restarted", "hosts": {"gw1": {"source": "consul", "services": 1,
-                                                                  "changed": ["core-command"]}}}
+    assert restarted == {"state": "restarted",
+                         "hosts": {"gw1": {"source": "consul", "services": 1, "changed": ["core-command"]}}}
 
     bounced = control("bounce_all")
     assert bounced["state"] == "bounced"
