@@ -41,7 +41,9 @@ export EDGEX_MOLECULE_DEBS EDGEX_MOLECULE_WHEELS
 exec 9>/tmp/edgex-testbed.lock
 if ! flock -n 9; then
   echo "molecule: waiting for the test-bed lock (/tmp/edgex-testbed.lock)"
+  waited=$SECONDS
   flock 9
+  echo "molecule: waited $((SECONDS - waited)) s for the lock"
 fi
 
 # The example scenario is written for users (it pulls Debian and Python images and reaches Galaxy
@@ -60,5 +62,7 @@ cd extensions
 for scenario in $scenarios; do
   name=$(basename "$(dirname "$scenario")")
   echo "molecule: scenario $name"
+  started=$SECONDS
   molecule test -s "$name"
+  echo "molecule: scenario $name took $((SECONDS - started)) s"
 done
