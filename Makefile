@@ -17,7 +17,7 @@ export PYTHONWARNINGS := ignore::DeprecationWarning:consul.base
 export EDGEX_REQUIRE_DOCKER := 1
 
 .PHONY: help deps venv collection-link engine image testbed-up testbed-down \
-        test unit integration sanity lint molecule demo build bench clean \
+        test unit integration pyconsul sanity lint molecule demo build bench clean \
         ee awx galaxy galaxy-venv
 
 help:
@@ -57,6 +57,8 @@ engine: deps
 
 image: engine venv
 	$(PY) tests/testbed/testbed.py image
+	$(PY) tests/testbed/images.py systemd >/dev/null
+	$(PY) tests/testbed/images.py compose-gateway >/dev/null
 
 testbed-up: venv collection-link image
 	$(PY) tests/testbed/testbed.py up
@@ -70,6 +72,9 @@ unit: venv collection-link
 integration: venv collection-link image
 	trap '$(PY) tests/testbed/testbed.py down' EXIT
 	$(PY) -m pytest tests/integration
+
+pyconsul: venv collection-link
+	bash tests/pyconsul.sh
 
 sanity: venv
 	bash tests/sanity/run.sh
@@ -99,6 +104,7 @@ galaxy: venv collection-link galaxy-venv
 test: deps venv collection-link image galaxy-venv
 	trap '$(PY) tests/testbed/testbed.py down' EXIT
 	$(PY) -m pytest tests/unit tests/integration tests/awx tests/ee tests/galaxy
+	bash tests/pyconsul.sh
 	bash tests/sanity/run.sh
 	bash tests/lint.sh
 	bash tests/molecule.sh
@@ -113,4 +119,4 @@ bench: venv collection-link image
 	bash bench/run.sh
 
 clean: testbed-down
-	rm -rf $(VENV) $(GALAXY_VENV) $(COLLECTIONS) .pytest_cache tests/output bench/out
+	rm -rf $(VENV) $(GALAXY_VENV) $(REPO)/.venv-pyconsul $(COLLECTIONS) .pytest_cache tests/output bench/out

@@ -22,8 +22,22 @@ class RegistryUnavailableError(RegistryError):
     """Connection refused, timeout or 5xx: the registry may be down; fallback is allowed."""
 
 
+class RegistryServerError(RegistryUnavailableError):
+    """The registry answered 5xx: it is there but failing; fallback is allowed, and said so."""
+
+
 class RegistryAuthError(RegistryError):
     """401/403: a wrong or missing token. Never silently falls back unless asked to."""
+
+
+class RegistryFilteredError(RegistryAuthError):
+    """The registry filtered its answer by ACLs: the token cannot see everything, so the answer
+    says nothing about what is absent. As serious as a 403."""
+
+
+class RegistryTLSError(RegistryAuthError):
+    """The registry could not prove who it is (unknown CA, name mismatch, expired certificate), or our
+    own certificate could not be loaded. As serious as a 403: never an "unreachable" fallback."""
 
 
 class ManifestError(EdgeXError):

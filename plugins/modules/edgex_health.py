@@ -12,9 +12,30 @@ version_added: 0.1.0
 description:
   - Finds the EdgeX services in the registry (Consul, core-keeper, or the manifest as fallback),
     probes each one concurrently and gives a verdict per service with the reasons for it.
-  - An EdgeX API service is probed with C(GET /api/v3/ping) (or its manifest health path) and must
-    answer 2xx with EdgeX's ping JSON naming the service. A service without an HTTP API (redis,
-    MQTT broker) gets a TCP connect; Consul itself C(GET /v1/status/leader) on its API port.
+  - "Each service is probed by its kind (RV(services[].probe) says which): an EdgeX API service
+    (a known one, or a key starting with C(core-), C(support-), C(device-) or C(app-)) with
+    C(GET) of its health path (the manifest's C(health), the registry's, else C(/api/v3/ping)),
+    which must answer 2xx with EdgeX's ping JSON naming the service (V(edgex-ping)); another
+    manifest health path with C(GET), 2xx (V(http)); Consul with C(GET /v1/status/leader) naming a
+    leader (V(consul-leader)); Vault or OpenBao (C(vault), C(secret-store)) with
+    C(GET /v1/sys/health), active or standby (V(vault-health)); Redis with the inline command
+    C(PING) answered C(+PONG), or an error asking for a password (V(redis-ping)); PostgreSQL with an
+    SSLRequest answered C(S) or C(N), before any authentication (V(postgres-ssl-request));
+    an MQTT broker with an MQTT 3.1.1 C(CONNECT) answered by a C(CONNACK), one refusing an
+    anonymous client included (V(mqtt-connect)); C(database) is PostgreSQL on port 5432, else Redis.
+    Any other registration gets a TCP connect (V(tcp)) and its registry checks."
+  - "Where a service is probed (the address rule): a registered address that is an IP, or a name
+    that resolves on the host running the module, is probed at the registered port. A name that
+    does not resolve there (EdgeX in Docker registers container names such as C(edgex-core-data),
+    resolvable only inside the compose network) is mapped to the manifest's address for the
+    service when it has one, else to C(127.0.0.1) when the node's address is one of this host's
+    own addresses (the module runs on the gateway, where edgex-compose publishes ports on
+    127.0.0.1), else to the node's address; the port is then the manifest's C(port) (the port
+    published on the host; a registration's port is the container's), else the registered one.
+    RV(services[].address) is where it was probed, RV(services[].registered_address) where it is
+    registered, RV(services[].mapped) why they differ."
+  - O(probe_timeout) bounds each probe as a whole, name lookups included; a lookup that does not
+    answer in time fails the probe ("cannot resolve <name> within Ns"), and is never waited for longer.
   - V(healthy) the probe succeeded and nothing disagrees; V(degraded) the probe succeeded but a
     registry check (or the node's C(serfHealth)) is warning or critical; V(unhealthy) the probe
     failed; V(unknown) there is neither an address to probe nor registry checks.
@@ -22,7 +43,8 @@ description:
 author:
   - edgex.sysmgmt maintainers (@edgex-sysmgmt)
 extends_documentation_fragment:
-  - edgex.sysmgmt.registry
+  - edgex.sysmgmt.registry.modules
+  - edgex.sysmgmt.registry.actiongroup_registry
   - edgex.sysmgmt.executor
 attributes:
   check_mode:
@@ -54,7 +76,7 @@ options:
     elements: str
   probe_timeout:
     description:
-      - Seconds one service may take to answer its probe, connect and every read included.
+      - Seconds one service may take to answer its probe, name lookups, connect and every read included.
       - Named so because O(timeout) is the registry's timeout.
     type: float
     default: 3.0
@@ -95,7 +117,7 @@ notes:
     but that are not registered (stopped; EdgeX deregisters on a clean stop) are checked too, with
     the reason "not registered in Consul".
   - edgex-compose publishes service ports on C(127.0.0.1) only, so run the module on the gateway
-    itself with O(node) set to it, or where the registered addresses are reachable.
+    itself with O(node) set to it, or where the registered or mapped addresses are reachable.
   - A verdict of V(unknown) never fails the task through O(fail_on), but is not V(healthy) for
     O(wait_for=healthy).
 seealso:
@@ -152,13 +174,25 @@ services:
       type: str
       sample: gw1
     address:
-      description: Address probed.
+      description: Address probed, by the address rule (see the description).
       type: str
       sample: 127.0.0.1
     port:
-      description: Port probed.
+      description: Port probed (for a mapped address, the port published on the host).
       type: int
       sample: 59880
+    registered_address:
+      description: The address the registry holds; null for a service that is not registered.
+      type: str
+      sample: edgex-core-data
+    registered_port:
+      description: The port the registry holds (the container's port); null for a service that is not registered.
+      type: int
+      sample: 59880
+    mapped:
+      description: Why the service was not probed at its registered address; null when it was.
+      type: str
+      sample: edgex-core-data does not resolve here
     verdict:
       description: V(healthy), V(degraded), V(unhealthy) or V(unknown).
       type: str
@@ -169,7 +203,7 @@ services:
       elements: str
       sample: ["ping timed out after 3.0s", "Consul check 'core-data' critical"]
     latency_ms:
-      description: Time to the probe's answer in milliseconds; null when it did not answer.
+      description: Time to the probe's answer in milliseconds (name lookup included); null when it did not answer.
       type: float
       sample: 1.8
     registry_status:
@@ -185,15 +219,18 @@ services:
         when not asked.
       type: str
     probe:
-      description: How it was probed, V(http), V(tcp) or V(none) (nothing to probe; judged by its registry checks).
+      description:
+        - How it was probed (see the description), V(edgex-ping), V(http), V(consul-leader),
+          V(vault-health), V(redis-ping), V(postgres-ssl-request), V(mqtt-connect), V(tcp), or
+          V(none) (no address or port, so judged by its registry checks alone).
       type: str
-      sample: http
+      sample: edgex-ping
     target:
       description: The URL or C(host:port) probed.
       type: str
       sample: http://127.0.0.1:59880/api/v3/ping
     http_status:
-      description: HTTP status of the answer.
+      description: HTTP status of the answer, for the probes over HTTP.
       type: int
       sample: 200
 summary:
@@ -207,6 +244,15 @@ unhealthy:
   type: list
   elements: str
   sample: [core-data]
+failing:
+  description:
+    - The services whose verdict O(fail_on) fails (none with O(fail_on=never)), each with C(node), C(name),
+      C(verdict) and C(reasons). The task fails when this is not empty, so a playbook that lets the
+      task fail (to write a report first) reads its gate from here instead of deciding again.
+  returned: success, and on failure once services were checked
+  type: list
+  elements: dict
+  sample: [{"node": "gw1", "name": "core-data", "verdict": "unhealthy", "reasons": ["ping answered 500"]}]
 not_healthy:
   description: Names of the services whose verdict is anything but V(healthy).
   returned: success, and on failure once services were checked
@@ -233,153 +279,49 @@ waited:
   type: float
 """
 
-import time
-
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._errors import EdgeXError, RegistryAuthError
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.health import (
-    check_services,
-    HealthResult,
-    not_healthy,
-    summary,
-    wait_until_healthy,
-)
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._module import (
-    discovery_facts,
-    registry_settings,
-)
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.settings import registry_argument_spec
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._catalog import EXECUTORS
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.discover import discover, overlay_manifest
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._executors.factory import executor_options, Executors
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.select import nodes_services, pick, requested
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.discover import manifest_for
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.health import HealthCheck, failing, summary
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._module import GatewayModule, TaskFailed
 
 
-def argument_spec():
-    spec = registry_argument_spec()
-    spec.update(
-        name=dict(type="list", elements="str", default=["all"]),
+class HealthModule(GatewayModule):
+    gateway = True
+    options = dict(
         node=dict(type="list", elements="str"),
-        probe_timeout=dict(type="float", default=3.0),
         max_workers=dict(type="int", default=32),
         wait_for=dict(type="str", default="none", choices=["none", "healthy"]),
         wait_timeout=dict(type="float", default=60.0),
         fail_on=dict(type="str", default="unhealthy", choices=["unhealthy", "degraded", "never"]),
         check_executor=dict(type="bool", default=False),
-        executor=dict(type="str", default="docker", choices=list(EXECUTORS)),
-        docker_host=dict(type="str"),
     )
-    return spec
+    positive = ("probe_timeout", "max_workers")
+    non_negative = ("wait_timeout",)
 
-
-class Selection(object):
-    """The services asked for on the nodes asked for (None: every node), from one discovery
-    completed by the manifest, and the asked-for names none of them has."""
-
-    def __init__(self, discovery, manifest, names, nodes):
-        if nodes is None:
-            in_scope = overlay_manifest(discovery, manifest)
+    def run(self):
+        params = self.params
+        names, nodes, waiting = self.requested_names(), params["node"], params["wait_for"] == "healthy"
+        health = HealthCheck(lambda: self.select(nodes, names), params["probe_timeout"], params["max_workers"],
+                             self.executors if params["check_executor"] else None)
+        if waiting:
+            results, _pending = health.wait(params["wait_timeout"])
         else:
-            in_scope = nodes_services(discovery, manifest, list(dict.fromkeys(nodes)))
-        self.known = sorted(set(s.name for s in in_scope))
-        self.services, self.missing = pick(in_scope, names)
-        self.discovery = discovery
-
-    def missing_message(self, nodes):
-        where = " on node %s" % ", ".join(nodes) if nodes else ""
-        return "unknown service name%s %s%s in the %s registry; known: %s" % (
-            "s" if len(self.missing) > 1 else "", ", ".join(self.missing), where, self.discovery.source,
-            ", ".join(self.known) or "none")
-
-
-def describe(results):
-    return "; ".join("%s on %s: %s" % (r.name, r.node or "no node", ", ".join(r.reasons) or r.verdict)
-                     for r in results)
-
-
-class HealthRun(object):
-    """One module run: asks the registry (again on every attempt when waiting) and probes."""
-
-    def __init__(self, module, settings, names, nodes):
-        self.module = module
-        self.settings = settings
-        self.names = names
-        self.nodes = nodes
-        self.selection = None
-        self.executors = Executors(module.params["executor"], executor_options(module.params))
-        self.warned = set()
-        self.attempts = []
-        self.started = time.monotonic()
-
-    def services(self):
-        discovery = discover(self.settings)
-        for warning in discovery.warnings:
-            if warning not in self.warned:  # the same fallback, seen again on a retry
-                self.warned.add(warning)
-                self.module.warn(warning)
-        self.selection = Selection(discovery, manifest_for(self.settings, discovery), self.names, self.nodes)
-        return self.selection.services
-
-    def check(self, services):
-        params = self.module.params
-        results = check_services(services, timeout=params["probe_timeout"], max_workers=params["max_workers"],
-                                 registry_source=self.selection.discovery.source,
-                                 executor_state=self.executors.state if params["check_executor"] else None)
-        # A name not registered yet is waited for like an unhealthy service.
-        return results + [HealthResult(name=n, verdict="unknown", reasons=["not registered"])
-                          for n in self.selection.missing]
-
-    def record_retry(self, attempt, results, pending, pause):
-        self.attempts.append(dict(attempt=attempt, elapsed=self.elapsed(), not_healthy=pending,
-                                  summary=summary(results), retry_in=round(pause, 2)))
-
-    def elapsed(self):
-        return round(time.monotonic() - self.started, 2)
+            services = health.services()
+            if health.selection.missing:
+                raise TaskFailed(health.selection.unknown_message(), **self.facts())
+            results = health.check(services)
+        result = dict(changed=False, services=[r.to_dict() for r in results], summary=summary(results),
+                      unhealthy=sorted(set(r.name for r in results if r.verdict == "unhealthy")),
+                      not_healthy=sorted(set(r.name for r in results if r.verdict != "healthy")),
+                      failing=failing(results, params["fail_on"]), **self.facts())
+        if waiting:
+            result.update(attempts=health.attempts, waited=health.elapsed())
+        message = health.verdict(results, params["fail_on"], params["wait_timeout"] if waiting else None)
+        if message:
+            raise TaskFailed(message, **result)
+        return result
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    params = module.params
-    if params["probe_timeout"] <= 0 or params["max_workers"] < 1 or params["wait_timeout"] < 0:
-        module.fail_json(msg="probe_timeout must be > 0, max_workers >= 1 and wait_timeout >= 0")
-    waiting = params["wait_for"] == "healthy"
-    try:
-        run = HealthRun(module, registry_settings(module), requested(params["name"]), params["node"])
-        if waiting:
-            results, pending = wait_until_healthy(run.services, run.check, params["wait_timeout"],
-                                                  on_retry=run.record_retry)
-        else:
-            services = run.services()
-            if run.selection.missing:
-                module.fail_json(msg=run.selection.missing_message(run.nodes),
-                                 **discovery_facts(run.selection.discovery))
-            results = run.check(services)
-            pending = not_healthy(results)
-    except RegistryAuthError as exc:
-        module.fail_json(msg="%s (check the token, or set fallback_on_auth_error to use the manifest instead)" % exc)
-    except EdgeXError as exc:
-        module.fail_json(msg=str(exc))
-
-    result = dict(changed=False, services=[r.to_dict() for r in results], summary=summary(results),
-                  unhealthy=sorted(set(r.name for r in results if r.verdict == "unhealthy")), not_healthy=pending,
-                  **discovery_facts(run.selection.discovery))
-    if waiting:
-        result.update(attempts=run.attempts, waited=run.elapsed())
-        if run.selection.missing:
-            missing = run.selection.missing_message(run.nodes)
-            module.fail_json(msg="after waiting %ss, %s" % (params["wait_timeout"], missing), **result)
-        if pending and params["fail_on"] != "never":
-            module.fail_json(msg="not healthy after waiting %ss: %s" % (
-                params["wait_timeout"], describe(r for r in results if r.verdict != "healthy")), **result)
-
-    failing = {"unhealthy": ("unhealthy",), "degraded": ("unhealthy", "degraded"), "never": ()}[params["fail_on"]]
-    bad = [r for r in results if r.verdict in failing]
-    if bad:
-        module.fail_json(msg="%d of %d services %s: %s" % (len(bad), len(results), " or ".join(failing), describe(bad)),
-                         **result)
-    module.exit_json(**result)
+    HealthModule.main()
 
 
 if __name__ == "__main__":

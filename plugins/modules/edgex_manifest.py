@@ -23,7 +23,8 @@ description:
 author:
   - edgex.sysmgmt maintainers (@edgex-sysmgmt)
 extends_documentation_fragment:
-  - edgex.sysmgmt.registry
+  - edgex.sysmgmt.registry.modules
+  - edgex.sysmgmt.registry.actiongroup_registry
 attributes:
   check_mode:
     description: Reports what would be written, writes nothing.
@@ -40,9 +41,9 @@ options:
     description:
       - V(synced) reads the registry of O(registry_type) (V(consul) or V(keeper)) and rewrites the
         hosts of the datacenter it answered for.
-      - V(present) adds or updates the O(service) entry on O(node), or imports O(src).
-      - V(absent) removes the O(service) entry from O(node) (every host when O(node) is omitted), or
-        the whole O(node) when O(service) is omitted.
+      - V(present) adds or updates the O(name) entry on O(node), or imports O(src).
+      - V(absent) removes the O(name) entry from O(node) (every host when O(node) is omitted), or
+        the whole O(node) when O(name) is omitted.
     type: str
     choices: [synced, present, absent]
     default: synced
@@ -52,11 +53,12 @@ options:
   address:
     description: Address of O(node); required when O(node) is new.
     type: str
-  service:
+  name:
     description: EdgeX service key, for example V(core-data).
     type: str
+    aliases: [service]
   service_id:
-    description: Registration ID when it differs from O(service).
+    description: Registration ID when it differs from O(name).
     type: str
   executor:
     description:
@@ -128,7 +130,7 @@ EXAMPLES = r"""
     registry_type: manifest
     state: present
     node: gw1
-    service: device-modbus
+    name: device-modbus
     executor: docker
     target: edgex-device-modbus
     service_port: 59901
@@ -141,7 +143,7 @@ EXAMPLES = r"""
     registry_type: manifest
     state: absent
     node: gw1
-    service: device-modbus
+    name: device-modbus
 """
 
 RETURN = r"""
@@ -171,139 +173,70 @@ services:
   type: int
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._errors import EdgeXError
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._catalog import EXECUTORS
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._manifest.edits import (
-    merge_discovery,
-    remove_host,
-    remove_service,
-    set_host,
-    set_service,
-)
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._manifest.store import dump, ManifestStore
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._module import registry_settings
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.settings import registry_argument_spec
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.discover import open_registry
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._manifest import edits
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._manifest.compose import import_change
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._manifest.store import ManifestStore, dump
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._module import GatewayModule, TaskFailed
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.settings import registry_label
 
 
-def argument_spec():
-    spec = registry_argument_spec()
-    spec["manifest_path"] = dict(type="path", required=True, aliases=["path"])
-    spec.update(
+class ManifestModule(GatewayModule):
+    options = dict(
+        manifest_path=dict(type="path", required=True, aliases=["path"]),
         state=dict(type="str", default="synced", choices=["synced", "present", "absent"]),
-        node=dict(type="str"),
-        address=dict(type="str"),
-        service=dict(type="str"),
-        service_id=dict(type="str"),
-        executor=dict(type="str", choices=list(EXECUTORS)),
-        target=dict(type="str"),
-        service_address=dict(type="str"),
-        service_port=dict(type="int"),
-        health=dict(type="str"),
-        depends_on=dict(type="list", elements="str"),
-        tags=dict(type="list", elements="str"),
-        meta=dict(type="dict"),
-        src=dict(type="path"),
-        project=dict(type="str"),
+        node=dict(type="str"), address=dict(type="str"), name=dict(type="str", aliases=["service"]),
+        service_id=dict(type="str"), executor=dict(type="str", choices=list(EXECUTORS)), target=dict(type="str"),
+        service_address=dict(type="str"), service_port=dict(type="int"), health=dict(type="str"),
+        depends_on=dict(type="list", elements="str"), tags=dict(type="list", elements="str"), meta=dict(type="dict"),
+        src=dict(type="path"), project=dict(type="str"),
     )
-    return spec
+    module_kwargs = dict(required_if=[("state", "absent", ("name", "node"), True)], required_by={"src": ("node",)},
+                         mutually_exclusive=[("src", "name")])
 
+    def run(self):
+        store = ManifestStore(self.params["manifest_path"])
+        existed = store.exists()
+        if self.params["state"] == "absent" and not existed:
+            return dict(changed=False, manifest=None, path=store.path, source="manual", hosts=0, services=0)
+        source, change = getattr(self, "change_" + self.params["state"])()
+        changed, before, after = store.update(change, check_mode=self.check_mode)
+        result = dict(changed=changed, manifest=after, path=store.path, source=source, **edits.counts(after))
+        if changed and existed and not self.check_mode:
+            result["backup_path"] = store.backup_path
+        if self.diff_mode:
+            result["diff"] = self.text_diff(dump(before) if existed else "", dump(after), store.path)
+        return result
 
-def sync_change(module, settings):
-    """Read the whole registry first; only a complete answer reaches the file."""
-    if settings["registry_type"] not in ("consul", "keeper"):
-        module.fail_json(msg="state=synced reads a live registry: registry_type must be consul or keeper, not %s"
-                         % settings["registry_type"])
-    discovery = open_registry(settings).discover()
-    origin = "%s://%s:%s" % (settings["registry_type"], settings["host"], settings["port"])
-    if discovery.datacenter:
-        origin += "/" + discovery.datacenter
-    return discovery.source, lambda data: merge_discovery(data, discovery, origin)
+    def change_synced(self):
+        """Reads the whole registry first: only a complete answer reaches the file."""
+        if self.settings["registry_type"] not in ("consul", "keeper"):
+            raise TaskFailed("state=synced reads a live registry: registry_type must be consul or keeper, not %s"
+                             % self.settings["registry_type"])
+        discovery = self.discover(fallback=False)
+        origin = registry_label(self.settings, discovery.datacenter)
+        return discovery.source, lambda data: edits.merge_discovery(data, discovery, origin)
 
+    def change_present(self):
+        p = self.params
+        if p["src"]:
+            return "compose", import_change(p["src"], p["node"], p["address"], p["executor"], p["project"],
+                                            p["datacenter"])
+        if not (p["name"] and p["node"]):
+            raise TaskFailed("state=present needs node and name, or node and src")
+        fields = edits.entry_fields(id=p["service_id"], executor=p["executor"], target=p["target"], meta=p["meta"],
+                                    address=p["service_address"], port=p["service_port"], health=p["health"],
+                                    depends_on=p["depends_on"], tags=p["tags"])
+        return "manual", lambda data: edits.set_service(data, p["node"], p["name"], fields, address=p["address"],
+                                                        datacenter=p["datacenter"])
 
-def import_change(module):
-    from ansible_collections.edgex.sysmgmt.plugins.module_utils._manifest.compose import manifest_from_compose
-
-    params = module.params
-    imported = manifest_from_compose(params["src"], host=params["node"], address=params["address"] or "127.0.0.1",
-                                     executor=params["executor"] or "docker", project=params["project"],
-                                     datacenter=params["datacenter"])
-    entry = imported["hosts"][params["node"]]
-
-    def change(data):
-        set_host(data, params["node"], entry)
-        data["generated_from"] = imported["generated_from"]
-        return data
-
-    return "compose", change
-
-
-def entry_change(module):
-    params = module.params
-    fields = dict(id=params["service_id"], executor=params["executor"], target=params["target"],
-                  address=params["service_address"], port=params["service_port"], health=params["health"],
-                  depends_on=params["depends_on"], tags=params["tags"],
-                  meta=None if params["meta"] is None else {k: str(v) for k, v in params["meta"].items()})
-
-    def change(data):
-        return set_service(data, params["node"], params["service"], fields, address=params["address"],
-                           datacenter=params["datacenter"])
-
-    return "manual", change
-
-
-def absent_change(module):
-    params = module.params
-
-    def change(data):
-        if params["service"]:
-            remove_service(data, params["node"], params["service_id"] or params["service"])
-        else:
-            remove_host(data, params["node"])
-        return data
-
-    return "manual", change
+    def change_absent(self):
+        p = self.params
+        return "manual", lambda data: edits.remove_entry(data, p["node"], p["service_id"] or p["name"])
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=argument_spec(),
-        supports_check_mode=True,
-        required_if=[("state", "absent", ("service", "node"), True)],
-        required_by={"src": ("node",)},
-        mutually_exclusive=[("src", "service")],
-    )
-    params = module.params
-    store = ManifestStore(params["manifest_path"])
-    existed = store.exists()
-    if params["state"] == "absent" and not existed:
-        module.exit_json(changed=False, manifest=None, path=store.path, source="manual", hosts=0, services=0)
-    try:
-        if params["state"] == "synced":
-            source, change = sync_change(module, registry_settings(module))
-        elif params["state"] == "present":
-            if params["src"]:
-                source, change = import_change(module)
-            elif params["service"] and params["node"]:
-                source, change = entry_change(module)
-            else:
-                module.fail_json(msg="state=present needs node and service, or node and src")
-        else:
-            source, change = absent_change(module)
-        changed, before, after = store.update(change, check_mode=module.check_mode)
-    except EdgeXError as exc:
-        module.fail_json(msg=str(exc), path=store.path)
-
-    result = dict(changed=changed, manifest=after, path=store.path, source=source, hosts=len(after["hosts"]),
-                  services=sum(len(h.get("services") or {}) for h in after["hosts"].values()))
-    if changed and existed and not module.check_mode:
-        result["backup_path"] = store.backup_path
-    if module._diff:
-        result["diff"] = dict(before=dump(before) if existed else "", after=dump(after),
-                              before_header=store.path, after_header=store.path)
-    module.exit_json(**result)
+    ManifestModule.main()
 
 
 if __name__ == "__main__":

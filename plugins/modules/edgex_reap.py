@@ -15,14 +15,22 @@ description:
     registry forever with a critical health check. Consul does not remove it by itself, as that needs
     C(DeregisterCriticalServiceAfter) on the check, which EdgeX's go-mod-registry does not set.
   - This module deregisters the registrations of one registry node (the gateway this task runs on)
-    that have been critical for longer than O(critical_for) seconds and whose executor target is
-    gone (O(require_target=absent)) or not running (O(require_target=not_running)).
+    that the registry itself has reported critical for longer than O(critical_for) seconds and
+    whose executor target is gone (O(require_target=absent)) or not running
+    (O(require_target=not_running)).
+  - "Critical means what the registry says: the registration's own checks are critical (Consul's
+    check, core-keeper's C(DOWN)), or its node's C(serfHealth) is. A registration without checks
+    of its own is as healthy as its node, as Consul has it. Our failing to reach a service never
+    makes it critical: a registration under an address that does not resolve, with no checks, on a
+    node whose C(serfHealth) passes, is kept."
+  - With O(registry_type=manifest) there are no health checks at all, so nothing there is ever
+    critical and nothing is reaped (each registration is kept with the reason "its registry reports
+    no checks for it"); remove a service that is gone with M(edgex.sysmgmt.edgex_manifest)
+    O(edgex.sysmgmt.edgex_manifest#module:state=absent).
   - A registration is never reaped while its executor says the target is running, while anything
-    answers on its address and port (an HTTP answer of any status, or a TCP connect), or when its
+    answers on its address and port (probed as M(edgex.sysmgmt.edgex_health) does, by the same
+    address rule; any answer counts, an HTTP error or a bare TCP connect included), or when its
     executor cannot tell.
-  - A registration is critical when its own registry checks are; the node's C(serfHealth) does not
-    count, as a node that is down is no reason to forget its services. A registration without
-    checks, as in the manifest registry, is critical when nothing answers on its port.
   - Consul does not say since when a check is critical, so the first run that sees it critical
     records the time in the ledger at O(state_path) (the file M(edgex.sysmgmt.edgex_remediate) uses).
     Run the task periodically; a registration is reaped by the first run after O(critical_for).
@@ -31,7 +39,8 @@ description:
 author:
   - edgex.sysmgmt maintainers (@edgex-sysmgmt)
 extends_documentation_fragment:
-  - edgex.sysmgmt.registry
+  - edgex.sysmgmt.registry.modules
+  - edgex.sysmgmt.registry.actiongroup_registry
   - edgex.sysmgmt.executor
 attributes:
   check_mode:
@@ -81,7 +90,7 @@ options:
     type: path
     default: /var/lib/edgex-sysmgmt/remediation.json
   probe_timeout:
-    description: Seconds to wait for an answer on a registration's address and port.
+    description: Seconds to wait for an answer on a registration's address and port, name lookups included.
     type: float
     default: 3.0
 notes:
@@ -135,7 +144,10 @@ reaped:
       type: str
       sample: gw1
     registry_status:
-      description: Status of its own registry checks, V(passing), V(warning), V(critical) or V(unknown).
+      description:
+        - What the registry reports of it, V(passing), V(warning), V(critical) or V(unknown) (no
+          checks of its own nor of its node, as in the manifest registry). V(critical) when its own
+          checks or its node's C(serfHealth) are.
       type: str
       sample: critical
     executor:
@@ -151,7 +163,7 @@ reaped:
       type: str
       sample: absent
     answered:
-      description: Whether anything answered on its address and port.
+      description: Whether anything answered on its address and port (after the address rule of M(edgex.sysmgmt.edgex_health)).
       type: bool
       sample: false
     critical_since:
@@ -185,137 +197,56 @@ source:
 
 import time
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._errors import EdgeXError
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.health import check_health, SELF_ENTRY
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.manifest import ManifestRegistry
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._module import registry_settings
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.discover import open_registry
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.ledger import (
-    forget_unseen,
-    iso_time,
-    Ledger,
-    LEDGER_PATH,
-    record_of,
-    service_key,
-    store,
-)
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.reaping import (
-    answered,
-    own_status,
-    reap_step,
-    REAPING_FIELDS,
-    REQUIRE_TARGET,
-)
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._module import gateway_argument_spec
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._executors.factory import executor_options, Executors
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.select import node_services, pick, requested
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.discover import manifest_for
-
-
-def argument_spec():
-    return gateway_argument_spec(
-        critical_for=dict(type="float", default=300.0),
-        require_target=dict(type="str", default="absent", choices=list(REQUIRE_TARGET)),
-        state_path=dict(type="path", default=LEDGER_PATH),
-    )
-
-
-class Reaping(object):
-    """One run: per registration, decide from its checks, its executor and the ledger; deregister."""
-
-    def __init__(self, module, registry, services, results, executors):
-        self.module = module
-        self.params = module.params
-        self.registry = registry
-        self.services = services
-        self.results = results
-        self.executors = executors
-        self.now = time.time()
-        self.entries = []
-
-    def key(self, service):
-        return service_key(self.params["node"], service.id)
-
-    def apply(self, ledger):
-        """The ledger change; deregisters (outside check mode) what the policy says to reap."""
-        for service, result in zip(self.services, self.results):
-            heard = answered(result)
-            status = own_status(service, heard)
-            record, decision = reap_step(record_of(ledger, self.key(service)), status == "critical", self.now,
-                                         self.params["critical_for"], result.executor_state, heard,
-                                         self.params["require_target"])
-            try:
-                executor, target = self.executors.for_service(service)
-                executor = executor.name
-            except EdgeXError:  # no container/unit name: its state was unknown too, so it is kept
-                executor = target = None
-            entry = dict(name=service.name, id=service.id, node=service.node, registry_status=status,
-                         executor=executor, target=target, executor_state=result.executor_state,
-                         answered=heard, critical_since=iso_time(record.get("first_critical")), action=decision.action,
-                         reason=decision.reason, next_eligible=iso_time(decision.next_eligible))
-            if decision.action == "reap" and not self.module.check_mode:
-                try:
-                    self.registry.deregister(service.id, node=service.node)
-                    record.pop("first_critical")  # gone: a later registration starts a new timer
-                except EdgeXError as exc:
-                    entry["error"] = str(exc)
-            store(ledger, self.key(service), record)
-            self.entries.append(entry)
-        names = requested(self.params["name"])
-        forget_unseen(ledger, self.params["node"], {self.key(s) for s in self.services}, REAPING_FIELDS, names)
-        return ledger
-
-    def split(self):
-        """(reaped, kept), without the internal ``action``."""
-        reaped, kept = [], []
-        for entry in self.entries:
-            (reaped if entry.pop("action") == "reap" else kept).append(entry)
-        return reaped, kept
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.health import SELF_ENTRY, check_health
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.ledger import LEDGER_PATH, Ledger
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.reaping import REQUIRE_TARGET, ReapingRun
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.select import pick
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._module import GatewayModule, TaskFailed
 
 
 def registrations(entries):
     return "".join("%s (%s)\n" % (e["name"], e["id"]) for e in entries)
 
 
-def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    params = module.params
-    if params["critical_for"] < 0 or params["probe_timeout"] <= 0:
-        module.fail_json(msg="critical_for must be >= 0 and probe_timeout > 0")
-    settings = registry_settings(module)
-    if settings["registry_type"] == "none":
-        module.fail_json(msg="registry_type none has no registrations to reap; use consul, keeper or manifest")
-    try:
-        if settings["registry_type"] == "manifest":
-            registry = ManifestRegistry(settings, check_mode=module.check_mode)
-        else:
-            registry = open_registry(settings)
-        # The registry itself, without the manifest fallback: a fallback cannot be reaped from.
-        discovery = registry.discover()
-        on_node = node_services(discovery, manifest_for(settings, discovery), params["node"])
-        registered = [s for s in on_node if s.registered and SELF_ENTRY.get(discovery.source) != s.name]
-        services, missing = pick(registered, requested(params["name"]))
-        executors = Executors(params["executor"], executor_options(params))
-        results = check_health(services, discovery.source, executors, params["probe_timeout"])
-        run = Reaping(module, registry, services, results, executors)
-        Ledger(params["state_path"]).update(run.apply, check_mode=module.check_mode)
-    except EdgeXError as exc:
-        module.fail_json(msg=str(exc))
+class ReapModule(GatewayModule):
+    gateway = True
+    options = dict(critical_for=dict(type="float", default=300.0), state_path=dict(type="path", default=LEDGER_PATH),
+                   require_target=dict(type="str", default="absent", choices=list(REQUIRE_TARGET)))
+    positive = ("probe_timeout",)
+    non_negative = ("critical_for",)
 
-    reaped, kept = run.split()
-    kept += [dict(name=name, node=params["node"], reason="not registered on %s" % params["node"]) for name in missing]
-    gone = {e["id"] for e in reaped if not e.get("error")}
-    result = dict(changed=bool(gone), reaped=reaped, kept=kept, source=discovery.source)
-    if module._diff:
-        present = sorted(reaped + [e for e in kept if e.get("id")], key=lambda e: (e["name"], e["id"]))
-        result["diff"] = dict(before=registrations(present), after=registrations(e for e in present if e["id"] not in gone))
-    failed = [e for e in reaped if e.get("error")]
-    if failed:
-        module.fail_json(msg="could not deregister %s" % "; ".join("%s: %s" % (e["id"], e["error"]) for e in failed),
-                         **result)
-    module.exit_json(**result)
+    def run(self):
+        params, names = self.params, self.requested_names()
+        if self.settings["registry_type"] == "none":
+            raise TaskFailed("registry_type none has no registrations to reap; use consul, keeper or manifest")
+        # The registry itself, without the manifest fallback: a fallback cannot be reaped from.
+        selection = self.select([params["node"]], None, fallback=False)
+        registered = [s for s in selection.services if s.registered and SELF_ENTRY.get(selection.source) != s.name]
+        services, missing = pick(registered, names)
+        results = check_health(services, selection.source, self.executors, params["probe_timeout"])
+        run = ReapingRun(params["node"], services, results, self.executors, params["critical_for"],
+                         params["require_target"], time.time(), names)
+        registry = self.registry()
+        deregister = None if self.check_mode else (lambda s: registry.deregister(s.id, node=s.node))
+        Ledger(params["state_path"]).update(lambda ledger: run.decide_and_deregister(ledger, deregister),
+                                            check_mode=self.check_mode)
+        reaped, kept = run.split()
+        kept += [dict(name=name, node=params["node"], reason="not registered on %s" % params["node"]) for name in missing]
+        gone = {e["id"] for e in reaped if not e.get("error")}
+        result = dict(changed=bool(gone), reaped=reaped, kept=kept, source=selection.source)
+        if self.diff_mode:
+            present = sorted(reaped + [e for e in kept if e.get("id")], key=lambda e: (e["name"], e["id"]))
+            result["diff"] = self.text_diff(registrations(present),
+                                            registrations(e for e in present if e["id"] not in gone))
+        failed = [e for e in reaped if e.get("error")]
+        if failed:
+            raise TaskFailed("could not deregister %s" % "; ".join("%s: %s" % (e["id"], e["error"]) for e in failed),
+                             **result)
+        return result
+
+
+def main():
+    ReapModule.main()
 
 
 if __name__ == "__main__":

@@ -26,7 +26,8 @@ description:
 author:
   - edgex.sysmgmt maintainers (@edgex-sysmgmt)
 extends_documentation_fragment:
-  - edgex.sysmgmt.registry
+  - edgex.sysmgmt.registry.modules
+  - edgex.sysmgmt.registry.actiongroup_registry
   - edgex.sysmgmt.executor
 attributes:
   check_mode:
@@ -88,7 +89,9 @@ options:
     type: float
     default: 60
   probe_timeout:
-    description: Seconds one service may take to answer its health probe, connect and every read included.
+    description:
+      - Seconds one service may take to answer its health probe, name lookups, connect and every read
+        included. Services are probed by kind and at the address M(edgex.sysmgmt.edgex_health) describes.
     type: float
     default: 3.0
   stop_timeout:
@@ -236,184 +239,64 @@ manifest_age:
 
 import time
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._errors import EdgeXError
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.control import BatchControl, ControlError, plan
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.health import check_health, wait_until_healthy
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._module import (
-    discover_for_module,
-    discovery_facts,
-    registry_settings,
-)
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.discover import discover
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.ledger import (
-    forget_unseen,
-    iso_time,
-    Ledger,
-    LEDGER_PATH,
-    ledger_text,
-    record_of,
-    service_key,
-    store,
-)
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.remediation import (
-    Policy,
-    REMEDIATION_FIELDS,
-    remediation_step,
-)
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._module import gateway_argument_spec
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._executors.factory import executor_options, Executors
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.select import (
-    node_services,
-    pick,
-    requested,
-    services_named,
-)
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.discover import manifest_for
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.health import HealthCheck, check_health
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.ledger import LEDGER_PATH, Ledger, ledger_text
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.remediation import Policy, RemediationRun
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._module import GatewayModule, TaskFailed
 
 
-def argument_spec():
-    return gateway_argument_spec(
-        grace=dict(type="float", default=60.0),
-        max_restarts=dict(type="int", default=3),
-        window=dict(type="float", default=3600.0),
-        backoff=dict(type="float", default=30.0),
-        state_path=dict(type="path", default=LEDGER_PATH),
-        wait_timeout=dict(type="float", default=60.0),
-        stop_timeout=dict(type="int", default=10),
-    )
+class RemediateModule(GatewayModule):
+    gateway = True
+    engine_timeout_option = "wait_timeout"
+    options = dict(grace=dict(type="float", default=60.0), max_restarts=dict(type="int", default=3),
+                   window=dict(type="float", default=3600.0), backoff=dict(type="float", default=30.0),
+                   state_path=dict(type="path", default=LEDGER_PATH), wait_timeout=dict(type="float", default=60.0),
+                   stop_timeout=dict(type="int", default=10))
+    positive = ("probe_timeout",)
+    non_negative = ("wait_timeout",)
 
-
-class Remediation(object):
-    """One run: decide per service from its health and its ledger record, restart the eligible ones."""
-
-    def __init__(self, module, settings, discovery, manifest, executors, results, names):
-        self.module = module
-        self.params = module.params
-        self.settings = settings
-        self.discovery = discovery
-        self.manifest = manifest
-        self.executors = executors
-        self.results = results
-        self.names = names
-        self.policy = Policy(self.params["grace"], self.params["max_restarts"], self.params["window"],
-                             self.params["backoff"])
-        self.now = time.time()
-        self.decisions = {}
-        self.restarts = {}  # name -> restarts within the window, after this run
-        self.outcomes = {}  # name -> BatchControl result
-
-    def key(self, name):
-        return service_key(self.params["node"], name)
-
-    def apply(self, ledger):
-        """The ledger change: decisions for every service, and the restarts, recorded as attempts.
-        Restarts run under the ledger's lock, so two runs on one gateway never both restart a service."""
-        for result in self.results:
-            record, self.decisions[result.name] = remediation_step(
-                record_of(ledger, self.key(result.name)), result.verdict, self.now, self.policy, result.executor_state)
-            store(ledger, self.key(result.name), record)
-        forget_unseen(ledger, self.params["node"], {self.key(r.name) for r in self.results}, REMEDIATION_FIELDS,
-                      self.names)
-        eligible = [name for name, decision in self.decisions.items() if decision.action == "restart"]
-        if eligible:
-            self.outcomes = {o["name"]: o for o in self.restart(eligible)}
-        for name, outcome in self.outcomes.items():
-            if outcome.get("skipped"):  # not acted on: no attempt to count
-                record = record_of(ledger, self.key(name))
-                record["restarts"].remove(self.now)
-                store(ledger, self.key(name), record)
-        self.restarts = {r.name: len(record_of(ledger, self.key(r.name)).get("restarts", ())) for r in self.results}
-        return ledger
+    def run(self):
+        params, names = self.params, self.requested_names()
+        policy = Policy(params["grace"], params["max_restarts"], params["window"], params["backoff"])
+        if policy.problems():
+            raise TaskFailed("; ".join(policy.problems()))
+        services = self.select([params["node"]], names).require_known()
+        results = check_health(services, self.discovery.source, self.executors, params["probe_timeout"])
+        run = RemediationRun(params["node"], results, policy, time.time(), names)
+        _changed, before, after = Ledger(params["state_path"]).update(
+            lambda ledger: run.decide_and_restart(ledger, self.restart), check_mode=self.check_mode)
+        for name, error in run.failed_restarts().items():
+            self.module.warn("restarting %s did not bring it up: %s" % (name, error))
+        result = run.report(self.recheck(run.came_up()))
+        result.update(changed=bool(result["restarted"]), **self.facts())
+        if self.diff_mode:
+            result["diff"] = self.text_diff(ledger_text(before), ledger_text(after), params["state_path"])
+        return result
 
     def restart(self, names):
-        planned = plan(self.discovery, self.manifest, self.params["node"], names, self.params["executor"])
-        control = BatchControl(self.executors, wait_timeout=self.params["wait_timeout"],
-                               stop_timeout=self.params["stop_timeout"], check_mode=self.module.check_mode)
+        """Restarts ``names`` in dependency order; per-service results, failures included."""
+        params = self.params
+        planned = plan(self.discovery, self.manifest(), params["node"], names, params["executor"], params["project"])
+        control = BatchControl(self.executors, wait_timeout=params["wait_timeout"], stop_timeout=params["stop_timeout"],
+                               check_mode=self.check_mode)
         try:
             return control.run(planned, "restarted")
         except ControlError as exc:
             return exc.results
 
-    def restarted(self):
-        return [name for name, outcome in self.outcomes.items() if not outcome.get("skipped")]
-
-    def recheck(self):
-        """Health of the services that came up again, waiting up to wait_timeout for them to be healthy
-        (a registry check may still be critical until its next interval)."""
-        names = [name for name in self.restarted() if not self.outcomes[name].get("error")]
-        if not names or self.module.check_mode:
+    def recheck(self, names):
+        """name -> HealthResult of the services that came up again, once healthy or after wait_timeout
+        (a registry check may stay critical until its next interval)."""
+        if not names or self.check_mode:
             return {}
-        sources = []
-
-        def services():
-            discovery = discover(self.settings)
-            sources.append(discovery.source)
-            return pick(node_services(discovery, manifest_for(self.settings, discovery), self.params["node"]), names)[0]
-
-        def check(records):
-            return check_health(records, sources[-1], self.executors, self.params["probe_timeout"])
-
-        results, _pending = wait_until_healthy(services, check, self.params["wait_timeout"])
-        return {r.name: r for r in results}
-
-    def report(self, after):
-        services, waiting, healthy = [], [], []
-        for result in self.results:
-            decision = self.decisions[result.name]
-            entry = dict(name=result.name, node=result.node, verdict=result.verdict, reasons=result.reasons,
-                         executor_state=result.executor_state, action=decision.action, reason=decision.reason,
-                         next_eligible=iso_time(decision.next_eligible), restarts_in_window=self.restarts[result.name])
-            outcome = self.outcomes.get(result.name, {})
-            for field in ("error", "skipped"):
-                if outcome.get(field):
-                    entry[field] = outcome[field]
-            final = after.get(result.name)
-            if final is not None:
-                entry.update(verdict_after=final.verdict, reasons_after=final.reasons)
-            if (final or result).verdict == "healthy":
-                healthy.append(result.name)
-            if decision.action == "wait":
-                waiting.append(dict(name=result.name, reason=decision.reason, next_eligible=entry["next_eligible"],
-                                    next_eligible_in=round(max(0.0, decision.next_eligible - self.now), 1)))
-            services.append(entry)
-        gave_up = [name for name, decision in self.decisions.items() if decision.action == "give_up"]
-        return dict(services=services, restarted=self.restarted(), gave_up=gave_up, waiting=waiting,
-                    healthy=healthy)
+        health = HealthCheck(lambda: self.select([self.params["node"]], names), self.params["probe_timeout"],
+                             executors=self.executors)
+        return {r.name: r for r in health.wait(self.params["wait_timeout"])[0]}
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    params = module.params
-    problems = Policy(params["grace"], params["max_restarts"], params["window"], params["backoff"]).problems()
-    if params["probe_timeout"] <= 0 or params["wait_timeout"] < 0:
-        problems.append("probe_timeout must be > 0 and wait_timeout >= 0")
-    if problems:
-        module.fail_json(msg="; ".join(problems))
-    settings = registry_settings(module)
-    names = requested(params["name"])
-    try:
-        discovery = discover_for_module(module, settings)
-        manifest = manifest_for(settings, discovery)
-        services = services_named(discovery, manifest, params["node"], names)
-        executors = Executors(params["executor"], executor_options(params))
-        results = check_health(services, discovery.source, executors, params["probe_timeout"])
-        run = Remediation(module, settings, discovery, manifest, executors, results, names)
-        _changed, before, after = Ledger(params["state_path"]).update(run.apply, check_mode=module.check_mode)
-        rechecked = run.recheck()
-    except EdgeXError as exc:
-        module.fail_json(msg=str(exc))
-
-    for name in run.restarted():
-        if run.outcomes[name].get("error"):
-            module.warn("restarting %s did not bring it up: %s" % (name, run.outcomes[name]["error"]))
-    result = run.report(rechecked)
-    result.update(changed=bool(result["restarted"]), **discovery_facts(discovery))
-    if module._diff:
-        result["diff"] = dict(before=ledger_text(before), after=ledger_text(after),
-                              before_header=params["state_path"], after_header=params["state_path"])
-    module.exit_json(**result)
+    RemediateModule.main()
 
 
 if __name__ == "__main__":

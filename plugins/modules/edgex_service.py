@@ -33,7 +33,8 @@ description:
 author:
   - edgex.sysmgmt maintainers (@edgex-sysmgmt)
 extends_documentation_fragment:
-  - edgex.sysmgmt.registry
+  - edgex.sysmgmt.registry.modules
+  - edgex.sysmgmt.registry.actiongroup_registry
   - edgex.sysmgmt.executor
 attributes:
   check_mode:
@@ -64,9 +65,10 @@ options:
     description: The registry node (Consul node name, manifest host) whose services to act on.
     type: str
     required: true
-  project:
-    description: Compose project for default compose targets (C(<project>/<service>)).
-    type: str
+  probe_timeout:
+    description: Seconds one probe of a service's health endpoint may take while waiting for it to answer.
+    type: float
+    default: 2
   stop_timeout:
     description: Seconds a service may take to stop before it is killed.
     type: int
@@ -167,67 +169,47 @@ manifest_age:
   type: float
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._errors import EdgeXError
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.control import BatchControl, ControlError, plan
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._catalog import EXECUTORS
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._executors.factory import executor_options, Executors
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.discover import manifest_for
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._module import (
-    discover_for_module,
-    discovery_facts,
-    registry_settings,
-)
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.settings import registry_argument_spec
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._module import GatewayModule, TaskFailed
 
 
-def argument_spec():
-    spec = registry_argument_spec()
-    spec.update(
+class ServiceModule(GatewayModule):
+    gateway = True
+    engine_timeout_option = "wait_timeout"
+    options = dict(
         name=dict(type="list", elements="str", required=True, aliases=["services"]),
         state=dict(type="str", required=True, choices=["started", "stopped", "restarted"]),
-        node=dict(type="str", required=True),
-        executor=dict(type="str", default="docker", choices=list(EXECUTORS)),
-        project=dict(type="str"),
-        docker_host=dict(type="str"),
+        probe_timeout=dict(type="float", default=2.0),
         stop_timeout=dict(type="int", default=10),
         wait=dict(type="bool", default=True),
         wait_timeout=dict(type="float", default=60.0),
         protected=dict(type="list", elements="str", default=[]),
     )
-    return spec
+    positive = ("probe_timeout",)
+    non_negative = ("stop_timeout", "wait_timeout")
+
+    def run(self):
+        params = self.params
+        discovery = self.discover()
+        planned = plan(discovery, self.manifest(), params["node"], params["name"], params["executor"], params["project"])
+        control = BatchControl(self.executors, wait_timeout=params["wait_timeout"], stop_timeout=params["stop_timeout"],
+                               check_mode=self.check_mode, wait=params["wait"], protected=params["protected"],
+                               probe_timeout=params["probe_timeout"])
+        levels = control.levels(planned, params["state"])
+        try:
+            services = control.run(planned, params["state"], levels)
+        except ControlError as exc:
+            raise TaskFailed(str(exc), services=exc.results, changed=any(r["changed"] for r in exc.results),
+                             levels=levels, **self.facts())
+        result = dict(services=services, changed=any(s["changed"] for s in services), levels=levels, **self.facts())
+        if self.diff_mode:
+            result["diff"] = self.text_diff("".join("%s: %s\n" % (s["name"], s["before"]) for s in services),
+                                            "".join("%s: %s\n" % (s["name"], s["after"]) for s in services))
+        return result
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    params = module.params
-    settings = registry_settings(module)
-    try:
-        discovery = discover_for_module(module, settings)
-        planned = plan(discovery, manifest_for(settings, discovery), params["node"], params["name"],
-                       params["executor"], params["project"])
-        executors = Executors(params["executor"], executor_options(params))
-        control = BatchControl(executors, wait_timeout=params["wait_timeout"], stop_timeout=params["stop_timeout"],
-                               check_mode=module.check_mode, wait=params["wait"], protected=params["protected"])
-        levels = control.levels(planned, params["state"])
-    except EdgeXError as exc:
-        module.fail_json(msg=str(exc))
-
-    result = dict(levels=levels, **discovery_facts(discovery))
-    try:
-        services = control.run(planned, params["state"], levels)
-    except ControlError as exc:
-        module.fail_json(msg=str(exc), services=exc.results, changed=any(r["changed"] for r in exc.results),
-                         **result)
-    except EdgeXError as exc:
-        module.fail_json(msg=str(exc), **result)
-    result.update(services=services, changed=any(s["changed"] for s in services))
-    if module._diff:
-        result["diff"] = dict(
-            before="".join("%s: %s\n" % (s["name"], s["before"]) for s in services),
-            after="".join("%s: %s\n" % (s["name"], s["after"]) for s in services))
-    module.exit_json(**result)
+    ServiceModule.main()
 
 
 if __name__ == "__main__":

@@ -2,16 +2,21 @@
 """The edgex.sysmgmt test-bed: gateways of EdgeX stand-ins around a Consul emulator, on Docker.
 
     testbed.py image                 build (or reuse) the stand-in image, print its tag
-    testbed.py up [--gateways N]     start the registry and every gateway's services
+    testbed.py up [--gateways N] [--release 2|3]
+                                     start the registry and every gateway's services
     testbed.py status                what runs and what the registry knows
     testbed.py down                  remove everything the test-bed started (idempotent)
 
 Gateway gwN answers on 127.0.0.N (loopback only). The registry container
 ``edgex-core-consul`` runs the Consul emulator with one agent per gateway, on port 8500 of
-each gateway address. Each gateway runs the Napa (3.1) service set as containers named as
-edgex-compose names them (``edgex-core-data``; ``gwN-edgex-core-data`` past the first gateway),
-all on ``--network host``. ``testbed-state/manifest.yml`` records the deployment in the
-collection's manifest format.
+each gateway address. Each gateway runs a release's service set (``releases.py``: Napa 3.1 by
+default, Levski 2.3 with ``--release 2``) as containers named as edgex-compose names them
+(``edgex-core-data``; ``gwN-edgex-core-data`` past the first gateway), all on ``--network host``.
+As in edgex-compose, Consul is both registry and configuration provider (``-cp``): for 3.x the
+one-shot core-common-config-bootstrapper pushes the common configuration first (its container is
+removed once it exited 0), then each service seeds its own. The gateways are agents of one Consul
+datacenter, so they share one KV store. ``testbed-state/manifest.yml`` records the deployment in
+the collection's manifest format.
 """
 
 import argparse
@@ -28,6 +33,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, REPO)
 
+from tests.testbed import releases  # noqa: E402
 from tests.testbed.images import LABEL, standin_image  # noqa: E402
 
 STATE_DIR = os.environ.get("EDGEX_TESTBED_STATE", os.path.join(REPO, "testbed-state"))
@@ -35,19 +41,9 @@ LOCK_PATH = "/tmp/edgex-testbed.lock"
 REGISTRY_CONTAINER = "edgex-core-consul"
 CONSUL_PORT = 8500
 
-# service key -> (port, kind, depends_on): the Napa 3.1.1 no-secty compose file's set,
-# without the one-shot config bootstrapper, eKuiper and the UI (not EdgeX-API services).
-NAPA_SERVICES = {
-    "database": (6379, "tcp", []),
-    "core-metadata": (59881, "api", ["consul", "database"]),
-    "core-data": (59880, "api", ["consul", "core-metadata", "database"]),
-    "core-command": (59882, "api", ["consul", "core-metadata", "database"]),
-    "support-notifications": (59860, "api", ["consul", "database"]),
-    "support-scheduler": (59861, "api", ["consul", "database"]),
-    "device-virtual": (59900, "api", ["consul", "core-data", "core-metadata"]),
-    "app-rules-engine": (59701, "api", ["consul", "core-data"]),
-}
-CONTAINER_OF = {"database": "edgex-redis"}
+BOOTSTRAPPER = "core-common-config-bootstrapper"
+NAPA_SERVICES = releases.NAPA_SERVICES  # the default set (3.x); releases.py has the others
+CONTAINER_OF = releases.CONTAINER_OF
 
 
 def log(message):
@@ -94,15 +90,24 @@ def wait_http(url, timeout=20.0):
     raise RuntimeError("%s did not answer within %.0fs" % (url, timeout))
 
 
-def standin_command(service, address, check_interval, registry_port=CONSUL_PORT):
-    port, kind, _deps = NAPA_SERVICES[service]
-    return ["--service", service, "--host", address, "--port", str(port), "--kind", kind,
-            "--registry", "consul", "--registry-host", address, "--registry-port", str(registry_port),
-            "--check-interval", check_interval]
+def config_provider_url(address):
+    return "consul.http://%s:%d" % (address, CONSUL_PORT)
 
 
-def manifest(gateways, check_interval):
+def standin_command(service, address, check_interval, registry_port=CONSUL_PORT, release=releases.DEFAULT_RELEASE):
+    spec = releases.release(release)
+    port, kind, _deps = spec["services"][service]
+    command = ["--service", service, "--host", address, "--port", str(port), "--kind", kind,
+               "--registry", "consul", "--registry-host", address, "--registry-port", str(registry_port),
+               "--check-interval", check_interval, "--version", spec["version"]]
+    if kind == "api":  # as compose runs them: -cp=consul.http://edgex-core-consul:8500 --registry
+        command += ["--config-provider", config_provider_url(address)]
+    return command
+
+
+def manifest(gateways, check_interval, release=releases.DEFAULT_RELEASE):
     """The deployment in the collection's manifest format (docs/manifest.md)."""
+    spec = releases.release(release)
     hosts = {}
     for number in range(1, gateways + 1):
         gateway = "gw%d" % number
@@ -110,11 +115,11 @@ def manifest(gateways, check_interval):
         services = {"consul": {
             "executor": "docker", "target": REGISTRY_CONTAINER, "address": address, "port": CONSUL_PORT,
             "health": "/v1/status/leader", "depends_on": [], "tags": [], "meta": {}}}
-        for service, (port, kind, deps) in NAPA_SERVICES.items():
+        for service, (port, kind, deps) in spec["services"].items():
             services[service] = {
                 "executor": "docker", "target": container_name(gateway, service), "address": address, "port": port,
-                "health": "/api/v3/ping" if kind == "api" else None, "depends_on": list(deps), "tags": [],
-                "meta": {}}
+                "health": "/api/%s/ping" % spec["api"] if kind == "api" else None, "depends_on": list(deps),
+                "tags": [], "meta": {}}
         hosts[gateway] = {"address": address, "datacenter": "dc1", "meta": {}, "services": services}
     return {"version": 1, "generated_from": "testbed", "updated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "hosts": hosts}
@@ -171,9 +176,10 @@ def down():
             os.remove(path)
 
 
-def wait_registered(consul_url, gateways, timeout=30.0):
+def wait_registered(consul_url, gateways, timeout=30.0, release=releases.DEFAULT_RELEASE):
     """Until every API stand-in is registered and its check has run once."""
-    wanted = sum(1 for s in NAPA_SERVICES.values() if s[1] == "api") * gateways
+    services = releases.release(release)["services"]
+    wanted = sum(1 for s in services.values() if s[1] == "api") * gateways
     deadline = time.time() + timeout
     seen = 0
     while time.time() < deadline:
@@ -185,7 +191,19 @@ def wait_registered(consul_url, gateways, timeout=30.0):
     raise RuntimeError("only %d of %d services registered and passing after %.0fs" % (seen, wanted, timeout))
 
 
-def up(gateways=1, check_interval="10s"):
+def push_common_config(image, address, version):
+    """The one-shot core-common-config-bootstrapper (3.x+): pushes the common configuration into
+    Consul and exits 0; services wait for its IsCommonConfigReady. Removed once it has run."""
+    argv = ["run", "--rm", "--pull", "never", "--network", "host", "--label", LABEL, "--label", "edgex.gateway=gw1",
+            "--label", "edgex.service=%s" % BOOTSTRAPPER, image, "--service", BOOTSTRAPPER,
+            "--version", version, "--config-provider", config_provider_url(address)]
+    result = subprocess.run(["docker"] + argv, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError("%s failed: %s" % (BOOTSTRAPPER, result.stderr.strip()))
+
+
+def up(gateways=1, check_interval="10s", release=releases.DEFAULT_RELEASE):
+    spec = releases.release(release)
     image = standin_image()
     down()
     os.makedirs(STATE_DIR, exist_ok=True)
@@ -200,18 +218,20 @@ def up(gateways=1, check_interval="10s"):
                   entrypoint="python3")
     consul_url = "http://%s:%d" % (gateway_address(1), CONSUL_PORT)
     wait_http(consul_url + "/v1/status/leader")
+    if spec["common_config"]:
+        push_common_config(image, gateway_address(1), spec["version"])
     for number in range(1, gateways + 1):
         gateway, address = "gw%d" % number, gateway_address(number)
-        for service in NAPA_SERVICES:
+        for service in spec["services"]:
             run_container(image, container_name(gateway, service), gateway, service,
-                          standin_command(service, address, check_interval))
-    wait_registered(consul_url, gateways)
-    write_yaml(os.path.join(STATE_DIR, "manifest.yml"), manifest(gateways, check_interval))
+                          standin_command(service, address, check_interval, release=release))
+    wait_registered(consul_url, gateways, release=release)
+    write_yaml(os.path.join(STATE_DIR, "manifest.yml"), manifest(gateways, check_interval, release))
     with open(os.path.join(STATE_DIR, "testbed.json"), "w") as handle:
-        json.dump({"gateways": gateways, "consul": consul_url, "image": image,
+        json.dump({"gateways": gateways, "consul": consul_url, "image": image, "release": spec["version"],
                    "manifest": os.path.join(STATE_DIR, "manifest.yml")}, handle)
-    log("up: %d gateway(s), registry %s, manifest %s" % (gateways, consul_url,
-                                                        os.path.join(STATE_DIR, "manifest.yml")))
+    log("up: %d gateway(s) of EdgeX %s (%s), registry %s, manifest %s" % (
+        gateways, spec["version"], spec["name"], consul_url, os.path.join(STATE_DIR, "manifest.yml")))
     return consul_url
 
 
@@ -236,6 +256,8 @@ def main(argv=None):
     start = sub.add_parser("up")
     start.add_argument("--gateways", type=int, default=1)
     start.add_argument("--check-interval", default="10s", help="EdgeX registers 10s; tests use less")
+    start.add_argument("--release", default=releases.DEFAULT_RELEASE,
+                       help="EdgeX release of the gateways' services: 3 (Napa 3.1, default) or 2 (Levski 2.3)")
     sub.add_parser("down")
     sub.add_parser("status")
     args = parser.parse_args(argv)
@@ -243,7 +265,7 @@ def main(argv=None):
         print(standin_image())
     elif args.command == "up":
         with Lock():
-            up(args.gateways, args.check_interval)
+            up(args.gateways, args.check_interval, args.release)
     elif args.command == "down":
         with Lock():
             down()
@@ -255,6 +277,6 @@ def main(argv=None):
 if __name__ == "__main__":
     try:
         sys.exit(main())
-    except (RuntimeError, socket.error) as exc:
+    except (RuntimeError, ValueError, socket.error) as exc:
         log("error: %s" % exc)
         sys.exit(1)

@@ -48,18 +48,14 @@ def get_executor(name, runner=None, **options):
     return EXECUTOR_CLASSES[name](runner=runner, **options)
 
 
-def executor_options(params):
-    """Per executor, the options a module's params give it."""
-    return {"docker": {"docker_host": params.get("docker_host"), "stop_timeout": params.get("stop_timeout", 10)}}
-
-
 class Executors(dict):
     """Executor by name, made on first use; a dict so that BatchControl can take it as it is."""
 
-    def __init__(self, default, options=None):
+    def __init__(self, default, options=None, project=None):
         super(Executors, self).__init__()
         self.default = default
         self.options = options or {}
+        self.project = project
 
     def __missing__(self, name):
         self[name] = get_executor(name, **self.options.get(name, {}))
@@ -71,7 +67,7 @@ class Executors(dict):
     def for_service(self, service):
         """(executor, target) of a ServiceRecord: its manifest executor and target, or the defaults."""
         name = service.executor or self.default
-        return self[name], service.target or default_target(service.name, name)
+        return self[name], service.target or default_target(service.name, name, self.project)
 
     def state(self, service):
         """running|stopped|absent|failed."""

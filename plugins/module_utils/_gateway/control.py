@@ -22,7 +22,7 @@ from .._catalog import ONE_SHOT_SERVICES, REGISTRY_SERVICES
 from .._executors.factory import default_target
 from .._ordering import restart_levels, start_levels, stop_levels
 from .probe import probe_ping
-from .select import requested, services_named
+from .select import Selection
 
 ACTIONS = {"started": "start", "stopped": "stop", "restarted": "restart"}
 # Seconds between probes of a service that should come up (see BatchControl._settle).
@@ -51,11 +51,17 @@ class Planned:
 
 
 def plan(discovery, manifest, node, names, default_executor="docker", project=None):
-    """The services of ``node`` to act on, as ``_selection.services_named`` finds them (``names``:
-    service keys or ["all"]), with the executor and target to act through: the manifest's, else
+    """The services of ``node`` named (``names``: service keys, or ["all"]) as a Selection finds
+    them, planned by ``plan_services``; a name the node does not have raises."""
+    names = None if "all" in names else names
+    return plan_services(Selection(discovery, manifest, [node], names).require_known(), default_executor, project)
+
+
+def plan_services(services, default_executor="docker", project=None):
+    """ServiceRecords with the executor and target to act through: the manifest's, else
     ``default_executor`` and its default target."""
     planned = []
-    for service in services_named(discovery, manifest, node, requested(names)):
+    for service in services:
         validate_name(service.name)  # "all" takes the registry's names as they come
         executor = service.executor or default_executor
         planned.append(Planned(
@@ -78,7 +84,8 @@ class BatchControl(object):
     calls assumed, as the Docker SDK's and the CLI runners' are)."""
 
     def __init__(self, executors, wait_timeout=60.0, stop_timeout=None, check_mode=False, wait=True,
-                 protected=(), poll_interval=0.25, probe=is_up, clock=time.monotonic, sleep=time.sleep):
+                 protected=(), poll_interval=0.25, probe=None, probe_timeout=2.0, clock=time.monotonic,
+                 sleep=time.sleep):
         self.executors = executors
         self.wait_timeout = wait_timeout
         self.stop_timeout = stop_timeout
@@ -86,7 +93,7 @@ class BatchControl(object):
         self.wait = wait
         self.protected = tuple(protected)
         self.poll_interval = poll_interval
-        self.probe = probe
+        self.probe = probe or (lambda service: is_up(service, probe_timeout))
         self.clock = clock
         self.sleep = sleep
 
@@ -275,7 +282,9 @@ class BatchControl(object):
                 if current in ("stopped", "absent"):
                     return current
             elif current == "failed":
-                raise ExecutorError("%s %s failed after %s" % (service.executor, service.target, ACTIONS[state]))
+                said = executor.failure_text(service.target)  # the unit's or app's own words, where it has some
+                raise ExecutorError("%s %s failed after %s%s" % (service.executor, service.target, ACTIONS[state],
+                                                                 ": " + said if said else ""))
             elif one_shot and current == "stopped":
                 return current
             elif current == "running" and (answered or not self.wait):

@@ -3,9 +3,9 @@
 # Apache License 2.0 (see LICENSE)
 """Is each EdgeX service alive? Ping it, weigh what the registry and the executor say, give a verdict.
 
-Probes (``_probe``) run concurrently in a bounded thread pool and each one keeps a single
-deadline, so checking a fleet where some services hang takes about one timeout, not one
-timeout per hung service.
+Probes (``probe``) run concurrently in a bounded thread pool and each one keeps a single
+deadline, name lookups included, so checking a fleet where some services or their names hang
+takes about one timeout, not one timeout per hung service.
 
 Verdicts:
   healthy    the probe succeeded and neither the registry nor the executor disagrees
@@ -23,11 +23,12 @@ from dataclasses import asdict, dataclass, field
 from typing import List, Optional
 
 from .._errors import EdgeXError
-from .._catalog import default_health_path, ONE_SHOT_SERVICES
-from .probe import EDGEX_PING, probe_ping
+from .._catalog import ONE_SHOT_SERVICES
+from .probe import probe_kind, probe_ping
 
 VERDICTS = ("healthy", "degraded", "unhealthy", "unknown")
 NOT_RUNNING = frozenset(["stopped", "absent", "failed"])
+SERF_HEALTH = "serfHealth"  # Consul's check of a node's agent, listed with every service of the node
 
 # Consul lists itself as the service "consul" on its server RPC port (8300), where no HTTP API
 # answers. When Consul itself answered the discovery, that entry is judged by its checks alone.
@@ -43,8 +44,11 @@ class HealthResult:
     reasons: List[str] = field(default_factory=list)
     id: Optional[str] = None
     node: Optional[str] = None
-    address: Optional[str] = None
+    address: Optional[str] = None  # where it was probed (the address rule's answer)
     port: Optional[int] = None
+    registered_address: Optional[str] = None
+    registered_port: Optional[int] = None
+    mapped: Optional[str] = None  # why it was not probed at its registered address
     latency_ms: Optional[float] = None
     registry_status: str = "unknown"
     checks: List[dict] = field(default_factory=list)
@@ -64,7 +68,7 @@ def _registry_reasons(service, registry_source):
         status = check.get("status")
         if status not in ("warning", "critical"):
             continue
-        if check.get("id") == "serfHealth":
+        if check.get("id") == SERF_HEALTH:
             reasons.append("node serfHealth %s" % status)
         else:
             reasons.append("%s check '%s' %s" % (label, check.get("id") or check.get("name"), status))
@@ -82,7 +86,7 @@ def judge(service, probe, executor_state=None, registry_source=None):
         return "healthy", []
     registry = _registry_reasons(service, registry_source)
     # Only EdgeX API services register themselves; redis or an MQTT broker never do.
-    registers = EDGEX_PING.search(service.health_path or default_health_path(service.name) or "")
+    registers = probe_kind(service)[0] == "edgex-ping"
     if not service.registered and registers and registry_source in REGISTRY_LABELS:
         registry.append("not registered in %s" % REGISTRY_LABELS[registry_source])
     executor = []
@@ -123,7 +127,10 @@ def check_one(service, timeout, executor_state=None, registry_source=None):
         reasons.append(state_reason)
     return HealthResult(
         name=service.name, verdict=verdict, reasons=reasons, id=service.id, node=service.node,
-        address=service.address, port=service.port, latency_ms=probe.latency_ms, registry_status=service.status,
+        address=probe.address or service.address, port=probe.port or service.port,
+        registered_address=service.address if service.registered else None,
+        registered_port=service.port if service.registered else None, mapped=probe.mapped,
+        latency_ms=probe.latency_ms, registry_status=service.status,
         checks=list(service.checks), executor_state=state, probe=probe.kind, target=probe.target,
         http_status=probe.http_status,
     )
@@ -142,13 +149,15 @@ def check_services(services, timeout=3.0, max_workers=32, executor_state=None, r
         return list(pool.map(lambda s: check_one(s, timeout, executor_state, registry_source), services))
 
 
-def check_health(services, source, executors, probe_timeout, max_workers=32):
-    """HealthResults of ``services`` with their executors' states; ``source``: the Discovery's."""
+def check_health(services, source, executors=None, probe_timeout=3.0, max_workers=32):
+    """HealthResults of ``services``, with their executors' states when ``executors`` is given;
+    ``source``: the Discovery's."""
     services = list(services)
-    for name in {s.executor or executors.default for s in services}:
-        executors.named(name)  # made before the probes run concurrently: one client per executor
+    if executors is not None:
+        for name in {s.executor or executors.default for s in services}:
+            executors.named(name)  # made before the probes run concurrently: one client per executor
     return check_services(services, timeout=probe_timeout, max_workers=max_workers,
-                          executor_state=executors.state, registry_source=source)
+                          executor_state=None if executors is None else executors.state, registry_source=source)
 
 
 def summary(results):
@@ -164,7 +173,8 @@ def not_healthy(results):
     return sorted(set(r.name for r in results if r.verdict != "healthy"))
 
 
-def wait_until_healthy(get_services, check, wait_timeout, initial_delay=0.5, max_delay=5, on_retry=None):
+def wait_until_healthy(get_services, check, wait_timeout, initial_delay=0.5, max_delay=5, on_retry=None,
+                       clock=time.monotonic, sleep=time.sleep):
     """Check ``check(get_services())`` until every service is healthy or ``wait_timeout`` passes.
 
     Services are asked for again each time: a starting service registers late. Back-off doubles
@@ -172,18 +182,90 @@ def wait_until_healthy(get_services, check, wait_timeout, initial_delay=0.5, max
     called before each pause. Returns (last results, names still not healthy); the list is empty
     on success.
     """
-    deadline = time.monotonic() + wait_timeout
+    deadline = clock() + wait_timeout
     delay = initial_delay
     attempt = 1
     while True:
         results = check(get_services())
         pending = not_healthy(results)
-        remaining = deadline - time.monotonic()
+        remaining = deadline - clock()
         if not pending or remaining <= 0:
             return results, pending
         pause = min(delay, remaining)
         if on_retry is not None:
             on_retry(attempt, results, pending, pause)
-        time.sleep(pause)
+        sleep(pause)
         delay = min(delay * 2, max_delay)
         attempt += 1
+
+
+# fail_on -> the verdicts that fail a check.
+FAILING_VERDICTS = {"unhealthy": ("unhealthy",), "degraded": ("unhealthy", "degraded"), "never": ()}
+
+
+def describe(results):
+    return "; ".join("%s on %s: %s" % (r.name, r.node or "no node", ", ".join(r.reasons) or r.verdict)
+                     for r in results)
+
+
+def failing(results, fail_on):
+    """The results whose verdict ``fail_on`` fails, as the module returns them."""
+    return [dict(node=r.node, name=r.name, verdict=r.verdict, reasons=list(r.reasons)) for r in results
+            if r.verdict in FAILING_VERDICTS[fail_on]]
+
+
+class HealthCheck(object):
+    """One check of the services a selection names, or a wait until they are healthy.
+
+    ``select()`` returns a ``Selection`` and is asked again on every attempt: a starting service
+    registers late. ``executors`` (optional) adds each service's executor state to its verdict.
+    """
+
+    def __init__(self, select, probe_timeout, max_workers=32, executors=None, clock=time.monotonic, sleep=time.sleep):
+        self.select = select
+        self.probe_timeout = probe_timeout
+        self.max_workers = max_workers
+        self.executors = executors
+        self.clock = clock
+        self.sleep = sleep
+        self.selection = None
+        self.attempts = []
+        self.started = clock()
+
+    def services(self):
+        self.selection = self.select()
+        return self.selection.services
+
+    def check(self, services):
+        """HealthResults of ``services``, plus an "unknown" one for each name not registered yet."""
+        results = check_health(services, self.selection.source, self.executors, self.probe_timeout, self.max_workers)
+        return results + [HealthResult(name=n, verdict="unknown", reasons=["not registered"])
+                          for n in self.selection.missing]
+
+    def wait(self, wait_timeout):
+        """(results, names not healthy) once every service is healthy or ``wait_timeout`` has passed;
+        every attempt followed by a retry is kept in ``attempts``."""
+        return wait_until_healthy(self.services, self.check, wait_timeout, on_retry=self._record_retry,
+                                  clock=self.clock, sleep=self.sleep)
+
+    def _record_retry(self, attempt, results, pending, pause):
+        self.attempts.append(dict(attempt=attempt, elapsed=self.elapsed(), not_healthy=pending,
+                                  summary=summary(results), retry_in=round(pause, 2)))
+
+    def elapsed(self):
+        return round(self.clock() - self.started, 2)
+
+    def verdict(self, results, fail_on, wait_timeout=None):
+        """The failure message for these results, or None: after a wait, names never registered or
+        services still not healthy (unless fail_on is never); else the services fail_on fails."""
+        if wait_timeout is not None:
+            if self.selection.missing:
+                return "after waiting %ss, %s" % (wait_timeout, self.selection.unknown_message())
+            pending = [r for r in results if r.verdict != "healthy"]
+            if pending and fail_on != "never":
+                return "not healthy after waiting %ss: %s" % (wait_timeout, describe(pending))
+        bad = [r for r in results if r.verdict in FAILING_VERDICTS[fail_on]]
+        if bad:
+            return "%d of %d services %s: %s" % (len(bad), len(results), " or ".join(FAILING_VERDICTS[fail_on]),
+                                                 describe(bad))
+        return None

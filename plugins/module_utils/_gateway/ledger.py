@@ -46,7 +46,7 @@ def iso_time(epoch):
 
 
 # -- records --------------------------------------------------------------------------------
-def _without(record, fields):
+def without(record, fields):
     return {k: v for k, v in record.items() if k not in fields}
 
 
@@ -54,7 +54,7 @@ def record_of(data, key):
     return dict(data["services"].get(key) or {})
 
 
-def _tidy(record):
+def tidy(record):
     """The record without empty fields (no attempts, not given up)."""
     # Not "v not in (None, False, [])": 0 == False, and 0 is a time in tests.
     return {k: v for k, v in record.items() if v is not None and v is not False and v != []}
@@ -62,7 +62,7 @@ def _tidy(record):
 
 def store(data, key, record):
     """Put ``record`` under ``key``; an empty record is removed."""
-    record = _tidy(record)
+    record = tidy(record)
     if record:
         data["services"][key] = record
     else:
@@ -75,7 +75,7 @@ def forget_unseen(data, node, seen, fields, names=None):
     prefix = node + "/"
     for key in [k for k in data["services"] if k.startswith(prefix) and k not in seen]:
         if names is None or key[len(prefix):] in names:
-            store(data, key, _without(data["services"][key], fields))
+            store(data, key, without(data["services"][key], fields))
 
 
 # -- the file -------------------------------------------------------------------------------

@@ -35,13 +35,10 @@ def nodes_services(discovery, manifest, nodes):
         if node in live_nodes:
             services += by_node.get(node, [])
         else:
-            services += [replace(s, registered=False) for s in manifest.services_on(node)]
+            address = next((n.address for n in manifest.nodes if n.name == node), None)
+            services += [replace(s, registered=False, node_address=address, manifest_address=s.address,
+                                 manifest_port=s.port) for s in manifest.services_on(node)]
     return services
-
-
-def node_services(discovery, manifest, node):
-    """``nodes_services`` of one node."""
-    return nodes_services(discovery, manifest, [node])
 
 
 def pick(services, names):
@@ -53,17 +50,33 @@ def pick(services, names):
     return [s for s in services if s.name in names], [n for n in names if n not in present]
 
 
-def services_named(discovery, manifest, node, names):
-    """``pick`` from ``node_services``; a name the node does not have raises, listing those it has."""
-    on_node = node_services(discovery, manifest, node)
-    services, missing = pick(on_node, names)
-    if missing:
-        raise EdgeXError("unknown service%s %s on node %s in the %s registry; known there: %s" % (
-            "s" if len(missing) > 1 else "", ", ".join(missing), node, discovery.source,
-            ", ".join(sorted({s.name for s in on_node})) or "none"))
-    return services
+class UnknownServiceError(EdgeXError):
+    """A service name that no selected node has."""
 
 
-def requested(names):
-    """Module option ``name`` -> a list of service keys, or None for all."""
-    return None if "all" in names else list(names)
+class Selection(object):
+    """The services named (None: all) on the nodes named (None: every node), from one discovery
+    completed by the manifest, with the names none of them has (``missing``)."""
+
+    def __init__(self, discovery, manifest, nodes=None, names=None):
+        self.nodes = None if nodes is None else list(dict.fromkeys(nodes))
+        if self.nodes is None:
+            in_scope = overlay_manifest(discovery, manifest)
+        else:
+            in_scope = nodes_services(discovery, manifest, self.nodes)
+        self.source = discovery.source
+        self.known = sorted({s.name for s in in_scope})
+        self.services, self.missing = pick(in_scope, names)
+
+    def unknown_message(self):
+        """The one wording of "unknown service" every module uses."""
+        where = " on node %s" % ", ".join(self.nodes) if self.nodes else ""
+        return "unknown service%s %s%s in the %s registry; known%s: %s" % (
+            "s" if len(self.missing) > 1 else "", ", ".join(self.missing), where, self.source,
+            " there" if self.nodes else "", ", ".join(self.known) or "none")
+
+    def require_known(self):
+        """The services, when every name asked for is known; else UnknownServiceError."""
+        if self.missing:
+            raise UnknownServiceError(self.unknown_message())
+        return self.services

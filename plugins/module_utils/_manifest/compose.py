@@ -17,6 +17,7 @@ from collections import namedtuple
 from .._errors import ManifestError
 from .._names import validate_name
 from .._catalog import default_health_path, default_port, KNOWN_SERVICES, ONE_SHOT_SERVICES
+from .edits import import_host
 
 try:
     import yaml
@@ -338,3 +339,11 @@ def manifest_from_compose(path, host="localhost", address="127.0.0.1", executor=
         "generated_from": "compose:%s" % path,
         "hosts": {host: node},
     }
+
+
+def import_change(path, host, address=None, executor=None, project=None, datacenter=None):
+    """The manifest change that makes ``host`` what the compose file at ``path`` deploys (read now,
+    applied by the store under its lock)."""
+    imported = manifest_from_compose(path, host=host, address=address or "127.0.0.1", executor=executor or "docker",
+                                     project=project, datacenter=datacenter)
+    return lambda data: import_host(data, host, imported)

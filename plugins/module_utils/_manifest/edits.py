@@ -93,6 +93,18 @@ def merge_discovery(data, discovery, generated_from):
 SERVICE_FIELDS = ("id", "executor", "target", "address", "port", "health", "depends_on", "tags", "meta")
 
 
+def entry_fields(meta=None, **fields):
+    """Service entry fields as ``set_service`` takes them: meta values as strings (as Consul keeps them)."""
+    fields["meta"] = None if meta is None else {k: str(v) for k, v in meta.items()}
+    return {name: fields.get(name) for name in SERVICE_FIELDS}
+
+
+def counts(data):
+    """How many hosts and service entries a manifest holds."""
+    hosts = data.get("hosts") or {}
+    return {"hosts": len(hosts), "services": sum(len(h.get("services") or {}) for h in hosts.values())}
+
+
 def set_service(data, host, key, fields, address=None, datacenter=None):
     """Create or update one service entry; fields that are None keep their current value."""
     validate_name(host, "host name")
@@ -147,3 +159,21 @@ def remove_service(data, host, service_id):
 
 def remove_host(data, host):
     return data.get("hosts", {}).pop(host, None) is not None
+
+
+def import_host(data, host, imported):
+    """``data`` with ``host`` replaced by the host of the same name in ``imported`` (a manifest
+    made by the compose importer), and its origin recorded."""
+    set_host(data, host, imported["hosts"][host])
+    data["generated_from"] = imported["generated_from"]
+    return data
+
+
+def remove_entry(data, host, service_id):
+    """``data`` without the service ``service_id`` on ``host`` (every host when None), or without
+    the whole ``host`` when ``service_id`` is None."""
+    if service_id:
+        remove_service(data, host, service_id)
+    else:
+        remove_host(data, host)
+    return data

@@ -14,7 +14,15 @@ import os
 import time
 from dataclasses import replace
 
-from .._errors import EdgeXError, ManifestError, RegistryAuthError, RegistryUnavailableError
+from .._errors import (
+    EdgeXError,
+    ManifestError,
+    RegistryAuthError,
+    RegistryFilteredError,
+    RegistryServerError,
+    RegistryTLSError,
+    RegistryUnavailableError,
+)
 from .._manifest.store import ManifestStore
 from .consul import ConsulRegistry
 from .keeper import KeeperRegistry
@@ -50,29 +58,33 @@ def _discover_manifest(settings, reason):
 
 
 def discover(settings, registry=None):
-    """Ask the configured registry; fall back to the manifest when it is unreachable.
+    """Ask the configured registry; fall back to the manifest when it is unavailable.
 
     - registry_type manifest / none: the manifest (none: static data only, no live registry).
-    - consul / keeper unreachable (refused, timeout, 5xx): the manifest, with a warning
-      naming the cause and ``manifest_age`` set.
-    - 401/403: raised, unless ``fallback_on_auth_error`` is true: a wrong token must not
-      silently serve stale data.
+    - consul / keeper unreachable (refused, time-out) or failing (5xx): the manifest, with a
+      warning naming the cause and ``manifest_age`` set.
+    - 401/403, an answer filtered by ACLs, a TLS identity check that failed: raised, unless
+      ``fallback_on_auth_error`` is true: a wrong token or an impostor must not silently serve
+      stale data, and a filtered answer says nothing about what is absent.
+    - anything else (a client that cannot be built, an answer that is not the registry's): raised.
     """
     registry_type = settings.get("registry_type", "consul")
     if registry_type in ("manifest", "none"):
         return _discover_manifest(settings, None)
-    if registry is None:
-        registry = open_registry(settings)
     started = time.time()
     try:
-        return registry.discover()
+        return (registry or open_registry(settings)).discover()
+    except RegistryServerError as exc:
+        reason = "%s registry failed (%s); using the manifest" % (registry_type, exc)
     except RegistryUnavailableError as exc:
         reason = "%s registry unreachable (%s); using the manifest" % (registry_type, exc)
     except RegistryAuthError as exc:
         if not settings.get("fallback_on_auth_error"):
             raise
-        reason = "%s registry refused access (%s); using the manifest as allowed by " \
-                 "fallback_on_auth_error" % (registry_type, exc)
+        what = "could not be trusted" if isinstance(exc, RegistryTLSError) else \
+            "filtered its answer" if isinstance(exc, RegistryFilteredError) else "refused access"
+        reason = "%s registry %s (%s); using the manifest as allowed by fallback_on_auth_error" \
+                 % (registry_type, what, exc)
     if not settings.get("manifest_path"):
         raise RegistryUnavailableError(
             "%s (after %.1fs), and no manifest_path is set to fall back to"
@@ -87,25 +99,37 @@ def overlay_manifest(discovery, manifest):
     Registered services get executor/target/depends_on/health from their manifest entry (and
     its address and port when the registration has none); manifest services of the live nodes
     that are not registered (stopped: EdgeX deregisters on a clean stop) are added with
-    ``registered=False``. Returns a new list.
+    ``registered=False``. Every service also gets what the address rule needs
+    (_gateway/addresses.py): ``node_address``, and ``manifest_address``/``manifest_port`` from
+    its manifest entry. Returns a new list.
     """
-    if manifest is None or discovery.source == "manifest":
-        return list(discovery.services)
+    node_addresses = {n.name: n.address for n in discovery.nodes}
+    if discovery.source == "manifest":
+        return [replace(s, node_address=node_addresses.get(s.node), manifest_address=s.address,
+                        manifest_port=s.port) for s in discovery.services]
+    if manifest is None:
+        return [replace(s, node_address=node_addresses.get(s.node)) for s in discovery.services]
+    deployed_addresses = {n.name: n.address for n in manifest.nodes}
     deployed = {(s.node, s.name): s for s in manifest.services}
     services = []
     for live in discovery.services:
         entry = deployed.get((live.node, live.name))
-        if entry is not None:
+        node_address = node_addresses.get(live.node) or deployed_addresses.get(live.node)
+        if entry is None:
+            live = replace(live, node_address=node_address)
+        else:
             live = replace(live, executor=live.executor or entry.executor, target=live.target or entry.target,
                            depends_on=live.depends_on or list(entry.depends_on),
                            health_path=live.health_path or entry.health_path,
-                           address=live.address or entry.address, port=live.port or entry.port)
+                           address=live.address or entry.address, port=live.port or entry.port,
+                           node_address=node_address, manifest_address=entry.address, manifest_port=entry.port)
         services.append(live)
     registered = {(s.node, s.name) for s in discovery.services}
-    live_nodes = {n.name for n in discovery.nodes}
     for key, entry in sorted(deployed.items()):
-        if key not in registered and entry.node in live_nodes:
-            services.append(replace(entry, registered=False, datacenter=entry.datacenter or discovery.datacenter))
+        if key not in registered and entry.node in node_addresses:
+            services.append(replace(entry, registered=False, datacenter=entry.datacenter or discovery.datacenter,
+                                    node_address=node_addresses[entry.node], manifest_address=entry.address,
+                                    manifest_port=entry.port))
     return services
 
 

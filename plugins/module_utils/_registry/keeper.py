@@ -12,18 +12,19 @@ registration stays). Discovery is one request, GET /api/v3/registry/all.
 from __future__ import annotations
 
 import json
-import os
 import re
-import ssl
-from http.client import HTTPException
-from urllib.error import HTTPError
-from urllib.parse import urlencode
-from urllib.request import HTTPSHandler, Request, build_opener
 
-from .._errors import InvalidNameError, RegistryAuthError, RegistryError, RegistryUnavailableError
-from .._names import validate_name
-from .._catalog import DEFAULT_CHECK_INTERVAL, PING_PATH
-from .model import Discovery, NodeRecord, Registry, ServiceRecord
+from .._errors import (
+    InvalidNameError,
+    RegistryAuthError,
+    RegistryError,
+    RegistryServerError,
+    RegistryTLSError,
+    RegistryUnavailableError,
+)
+from .._names import SAFE_NAME, validate_name
+from .._net import client as http
+from .model import Check, Discovery, NodeRecord, Registration, Registry, ServiceRecord
 
 API_VERSION = "v3"
 API_BASE = "/api/v3"
@@ -37,38 +38,18 @@ HALT = "HALT"
 KEY_ALLOWED = re.compile(r"^[a-zA-Z0-9_~;=./-]+$")
 
 
-def _ssl_context(settings):
-    if not settings.get("validate_certs", True):
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    else:
-        ca_path = settings.get("ca_path") or None
-        if ca_path and os.path.isdir(ca_path):
-            context = ssl.create_default_context(capath=ca_path)
-        else:
-            context = ssl.create_default_context(cafile=ca_path)
-    if settings.get("client_cert"):
-        context.load_cert_chain(settings["client_cert"], settings.get("client_key") or None)
-    return context
-
-
-def _opener(settings, endpoint):
-    if settings.get("scheme") != "https":
-        return build_opener()
-    try:
-        return build_opener(HTTPSHandler(context=_ssl_context(settings)))
-    except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
-        raise RegistryError("cannot set up TLS for core-keeper at %s (ca_path, client_cert, client_key): %s"
-                            % (endpoint, exc))
-
-
 def validate_key(key):
     """Return ``key`` if core-keeper accepts it (and it is safe in a URL path), else raise."""
     if not isinstance(key, str) or not KEY_ALLOWED.match(key) or ".." in key.split("/"):
         raise InvalidNameError("invalid configuration key %r: must match %s without '..' segments"
                                % (key, KEY_ALLOWED.pattern))
     return key
+
+
+def key_path(key):
+    """A validated key as URL path segments: escaped, but for the characters keeper's key check
+    allows as they are (escaping ; or = would reach that check as %3B, which it refuses)."""
+    return "/".join(http.quote(segment, safe=";=~") for segment in key.split("/"))
 
 
 def _field(obj, name):
@@ -91,41 +72,51 @@ class KeeperRegistry(Registry):
     """
 
     type = "keeper"
+    keeps_names = False  # a registration is its serviceId
 
-    def __init__(self, settings, opener=None):
+    def __init__(self, settings, send=None):
         self.settings = settings
         self.endpoint = "%s://%s:%s" % (settings["scheme"], settings["host"], settings["port"])
-        self.timeout = float(settings.get("timeout") or 5.0)
-        self.opener = opener if opener is not None else _opener(settings, self.endpoint)
+        self.timeout = float(settings["timeout"])
+        try:
+            self.tls = http.tls_context(settings) if settings["scheme"] == "https" else None
+        except http.TLSFailure as exc:
+            raise RegistryTLSError("cannot set up TLS for core-keeper at %s %s" % (self.endpoint, exc))
+        self.send = send or http.request  # tests give a fake
+        # keeper knows no nodes: its registrations are those of one gateway, named by the caller
+        # (an inventory source's node, a module's node), else after keeper's address.
+        self.node_name = settings.get("node_name") or settings["host"]
 
     # -- HTTP and error mapping ------------------------------------------------------
     def _call(self, method, path, body=None, query=None, accept=()):
         """One request; returns (status, decoded JSON or None). Error statuses in ``accept`` are
-        returned, not raised. Failures become the registry errors, naming endpoint and route."""
+        returned, not raised. Failures become the registry errors, naming endpoint and route.
+        ``path`` is below /api/v3, its segments already escaped."""
         what = "%s %s%s" % (method, API_BASE, path)
-        url = self.endpoint + API_BASE + path + ("?" + urlencode(query) if query else "")
+        headers = {"Accept": "application/json"}
         data = None if body is None else json.dumps(body).encode("utf-8")
-        request = Request(url, data=data, method=method)
-        request.add_header("Accept", "application/json")
         if data is not None:
-            request.add_header("Content-Type", "application/json")
+            headers["Content-Type"] = "application/json"
         if self.settings.get("token"):
             # EdgeX secure mode: a JWT from secret store, sent as go-mod-registry's AuthInjector does.
-            request.add_header("Authorization", "Bearer %s" % self.settings["token"])
+            headers["Authorization"] = "Bearer %s" % self.settings["token"]
         try:
-            with self.opener.open(request, timeout=self.timeout) as response:
-                status, raw = response.status, response.read()
-        except HTTPError as exc:
-            status, raw = exc.code, _read_error_body(exc)
+            response = self.send(method, self.settings["scheme"], self.settings["host"], self.settings["port"],
+                                 API_BASE + path, query, headers, data, self.timeout, self.tls)
+        except http.TLSFailure as exc:
+            raise RegistryTLSError("core-keeper at %s failed the TLS check (%s): %s" % (self.endpoint, what, exc))
+        except http.Unreachable as exc:
+            raise RegistryUnavailableError("core-keeper at %s is unreachable (%s: %s)" % (self.endpoint, what, exc))
+        except http.NotHTTP as exc:
+            raise RegistryError("core-keeper at %s answered %s with something that is not HTTP (%s)"
+                                % (self.endpoint, what, exc))
+        status, raw = response.status, response.body
+        if status >= 400:
             answer = _json_or_none(raw) if status in accept else None
             # Only keeper's own answer counts (echo's bare 404 means the route is not there).
             if isinstance(answer, dict) and answer.get("statusCode") == status:
                 return status, answer
             self._raise_for(what, status, raw)
-        except (HTTPException, OSError) as exc:  # URLError, timeouts and TLS failures are OSErrors
-            reason = getattr(exc, "reason", exc)
-            raise RegistryUnavailableError("core-keeper at %s is unreachable (%s: %s)"
-                                           % (self.endpoint, what, type(reason).__name__))
         return status, self._decode(what, raw, required=status != 204)
 
     def _decode(self, what, raw, required=True):
@@ -145,7 +136,7 @@ class KeeperRegistry(Registry):
         if status in (401, 403):
             raise RegistryAuthError("core-keeper at %s refused %s: %s" % (self.endpoint, what, text))
         if status >= 500:
-            raise RegistryUnavailableError("core-keeper at %s failed %s: %s" % (self.endpoint, what, text))
+            raise RegistryServerError("core-keeper at %s failed %s: %s" % (self.endpoint, what, text))
         raise RegistryError("core-keeper at %s rejected %s: %s" % (self.endpoint, what, text))
 
     def _shape_error(self, what, detail):
@@ -159,14 +150,18 @@ class KeeperRegistry(Registry):
         registrations = answer.get("registrations") if isinstance(answer, dict) else None
         if not isinstance(registrations, list):
             raise self._shape_error(what, "no registrations list")
-        node = self.settings["host"]
-        services = []
+        node = self.node_name
+        services, gaps = [], []
         for registration in registrations:
             current = self._registration(what, registration)
-            if current["status"] != HALT:  # deregistered=false filters them; an older keeper may not
+            if not SAFE_NAME.fullmatch(current["serviceId"]):
+                # A hostile registration never reaches a URL path or an argv list, nor takes the rest down.
+                gaps.append("skipped service %s from core-keeper: not a plain name (%s)"
+                            % (repr(current["serviceId"])[:80], SAFE_NAME.pattern))
+            elif current["status"] != HALT:  # deregistered=false filters them; an older keeper may not
                 services.append(self._service(current, node))
         return Discovery(source="keeper", nodes=[NodeRecord(name=node, address=node, status="passing")],
-                         services=services)
+                         services=services, gaps=gaps, warnings=list(gaps))
 
     def _registration(self, what, registration):
         """A keeper Registration DTO as a flat dict; the health check nested or, leniently, inline."""
@@ -199,35 +194,45 @@ class KeeperRegistry(Registry):
     # -- registration ------------------------------------------------------------------
     def _current(self, service_id):
         what = "GET %s/registry/serviceId/%s" % (API_BASE, service_id)
-        status, answer = self._call("GET", "/registry/serviceId/%s" % service_id, accept=(404,))
+        status, answer = self._call("GET", "/registry/serviceId/%s" % http.path_segment(service_id), accept=(404,))
         if status == 404:
             return None
         registration = answer.get("registration") if isinstance(answer, dict) else None
         return self._registration(what, registration)
 
-    def register(self, service):
-        validate_name(service.name)
-        service_id = validate_name(service.id or service.name, "service id")
-        if not service.address or not service.port:
-            raise RegistryError("cannot register %s in core-keeper at %s: it needs an address and a port"
-                                % (service_id, self.endpoint))
-        wanted = {"serviceId": service_id, "host": service.address, "port": int(service.port),
-                  "interval": DEFAULT_CHECK_INTERVAL, "path": service.health_path or PING_PATH, "type": "http"}
-        current = self._current(service_id)
-        if current is not None and current["status"] != HALT and \
-                all(current[k] == v for k, v in wanted.items()):
-            return False
+    def registration(self, service_id, node=None):
+        """keeper's registration of ``service_id`` (one that is HALT counts as none). ``node`` is
+        accepted for the Registry interface: keeper has one node."""
+        current = self._current(validate_name(service_id, "service id"))
+        if current is None or current["status"] == HALT:
+            return None
+        return Registration(name=service_id, id=service_id, node=self.node_name,
+                            address=current["host"] or None, port=current["port"] or None,
+                            check=Check(kind=current["type"] or "http", path=current["path"] or None,
+                                        interval=current["interval"]))
+
+    def apply_registration(self, registration):
+        """POST a new registration or PUT over an existing one, as go-mod-registry does; keeper keeps
+        an HTTP health check only, and neither tags nor meta."""
+        service_id = validate_name(registration.id, "service id")
+        check = registration.check
+        problems = []
+        if not registration.address or not registration.port:
+            problems.append("it needs an address and a port")
+        if registration.tags or registration.meta:
+            problems.append("keeper keeps neither tags nor meta")
+        if check.kind != "http" or check.timeout or check.deregister_critical_after:
+            problems.append("keeper runs an http check only, without timeout or deregister_critical_after")
+        if problems:
+            raise RegistryError("cannot register %s in core-keeper at %s: %s"
+                                % (service_id, self.endpoint, "; ".join(problems)))
         # No status, as go-mod-registry: keeper stores UNKNOWN and its own checks decide.
         body = {"apiVersion": API_VERSION, "registration": {
-            "serviceId": service_id, "host": wanted["host"], "port": wanted["port"],
-            "healthCheck": {"interval": wanted["interval"], "path": wanted["path"], "type": wanted["type"]}}}
-        if current is None:
-            status, _answer = self._call("POST", "/registry", body, accept=(409,))
-            if status != 409:
-                return True
-            # 409: it registered itself meanwhile (a service starting up); update it instead.
-        self._call("PUT", "/registry", body)
-        return True
+            "serviceId": service_id, "host": registration.address, "port": int(registration.port),
+            "healthCheck": {"interval": check.interval, "path": check.path, "type": "http"}}}
+        status, _answer = self._call("POST", "/registry", body, accept=(409,))
+        if status == 409:  # it is there (halted, different, or it registered itself meanwhile): update it
+            self._call("PUT", "/registry", body)
 
     def deregister(self, service_id, node=None):
         """Mark the registration HALT, as go-mod-registry's Unregister does (keeper keeps it and
@@ -248,7 +253,7 @@ class KeeperRegistry(Registry):
         only the key itself is kept."""
         validate_key(key)
         what = "GET %s/kvs/key/%s" % (API_BASE, key)
-        status, answer = self._call("GET", "/kvs/key/%s" % key, query={"plaintext": "true"},
+        status, answer = self._call("GET", "/kvs/key/%s" % key_path(key), query={"plaintext": "true"},
                                     accept=(404,))
         if status == 404:
             return {}
@@ -269,15 +274,8 @@ class KeeperRegistry(Registry):
         validate_key(key)
         if self.kv_get(key).get(key) == value:
             return False
-        self._call("PUT", "/kvs/key/%s" % key, {"apiVersion": API_VERSION, "value": value})
+        self._call("PUT", "/kvs/key/%s" % key_path(key), {"apiVersion": API_VERSION, "value": value})
         return True
-
-
-def _read_error_body(exc):
-    try:
-        return exc.read() or b""
-    except (OSError, HTTPException):
-        return b""
 
 
 def _json_or_none(raw):

@@ -7,6 +7,8 @@ the JSON field names Go's encoding/json writes for its DTOs.
 """
 
 import base64
+import json
+import os
 import re
 import threading
 import time
@@ -145,21 +147,67 @@ def test_json_keys_match_case_insensitively_as_in_go(keeper):
     assert keeper.request("POST", "/api/v3/registry", request)[0] == 201
 
 
-@pytest.mark.parametrize("request_body", [
-    b"", b"not json", b"[]",
-    {"registration": body()["registration"]},  # apiVersion is required
-    body(service_id=""), body(host=""), body(port=0), body(port="59880"), body(port=59880.5),
-    body(interval=""), body(interval="10"), body(interval="soon"),
-    {"apiVersion": "v3", "requestId": "not-a-uuid", "registration": body()["registration"]},
-    {"apiVersion": "v3", "registration": {"serviceId": "x", "host": "h", "port": 1, "healthCheck": {
-        "interval": "1s", "path": "", "type": "http"}}},
+REGISTRATION = "AddRegistrationRequest.Registration."
+
+
+@pytest.mark.parametrize("request_body, status, message", [
+    # json.Decoder errors, wrapped without a kind by keeper's JsonDtoReader: 500, Go's own words
+    (b"", 500, "EOF"),
+    (b"  \n", 500, "EOF"),
+    (b'{"apiVersion":"v3","registration":{', 500, "unexpected EOF"),
+    (b"not json", 500, "invalid character 'o' in literal null (expecting 'u')"),
+    (b'{"apiVersion":"v3",}', 500, "invalid character '}' looking for beginning of object key string"),
+    (b'{"apiVersion" "v3"}', 500, "invalid character '\"' after object key"),
+    (b'{"a":1 "b":2}', 500, "invalid character '\"' after object key:value pair"),
+    (b"[1,]", 500, "invalid character ']' looking for beginning of value"),
+    (b'{"a":-x}', 500, "invalid character 'x' in numeric literal"),
+    # json.Unmarshal into the DTO refused a type: UnmarshalJSON's 400
+    (b"[]", 400, "Failed to unmarshal request body as JSON."),
+    (b"5", 400, "Failed to unmarshal request body as JSON."),
+    (body(port="59880"), 400, "Failed to unmarshal request body as JSON."),
+    (body(port=59880.5), 400, "Failed to unmarshal request body as JSON."),
+    ({"apiVersion": 3, "registration": body()["registration"]}, 400, "Failed to unmarshal request body as JSON."),
+    (body(healthCheck="10s"), 400, "Failed to unmarshal request body as JSON."),
+    # Validate (go-playground validator via common.Validate): 400 naming the fields
+    ({"registration": body()["registration"]}, 400,
+     "AddRegistrationRequest.BaseRequest.Versionable.ApiVersion field is required"),
+    (body(service_id=""), 400, REGISTRATION + "ServiceId field is required"),
+    (body(host=""), 400, REGISTRATION + "Host field is required"),
+    (body(port=0), 400, REGISTRATION + "Port field is required"),
+    (body(interval=""), 400, REGISTRATION + "HealthCheck.Interval field is required"),
+    (body(interval="10"), 400, REGISTRATION + "HealthCheck.Interval field should follows the ISO 8601 "
+                                              "Durations format. Eg,100ms, 24h"),
+    ({"apiVersion": "v3", "requestId": "not-a-uuid", "registration": body()["registration"]}, 400,
+     "AddRegistrationRequest.BaseRequest.RequestId field validation failed on the len=0|uuid tag"),
+    ({"apiVersion": "v3", "registration": {"serviceId": "x", "host": "h", "port": 1, "healthCheck": {
+        "interval": "1s", "path": "", "type": "http"}}}, 400, REGISTRATION + "HealthCheck.Path field is required"),
+    (b"null", 400, "; ".join(["AddRegistrationRequest.BaseRequest.Versionable.ApiVersion field is required"] + [
+        REGISTRATION + f + " field is required"
+        for f in ("ServiceId", "Host", "Port", "HealthCheck.Interval", "HealthCheck.Path", "HealthCheck.Type")])),
 ])
-def test_invalid_registration_is_400_with_keepers_message(keeper, request_body):
-    status, answer = keeper.request("POST", "/api/v3/registry", request_body)
-    assert status == 400
-    # keeper's JsonDtoReader fails in UnmarshalJSON (which validates) and sends its first-level message
-    assert edgex_error(answer, 400) == "*requests.AddRegistrationRequest json decoding failed"
+def test_invalid_registrations_fail_as_keeper_fails_them(keeper, request_body, status, message):
+    for method in ("POST", "PUT"):
+        answer = keeper.request(method, "/api/v3/registry", request_body)
+        assert answer[0] == status, (method, answer)
+        assert edgex_error(answer[1], status) == message, method
     assert keeper.request("GET", "/api/v3/registry/all")[1]["totalCount"] == 0
+
+
+def test_a_missing_interval_is_answered_word_for_word_as_real_keeper_did(keeper):
+    """tests/testbed/data/keeper/registration_400.json: keeper v4.0's answer, from a real log."""
+    sample_path = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                               "testbed", "data", "keeper", "registration_400.json")
+    with open(sample_path, "rb") as handle:
+        sample = handle.read().strip()
+    request = body()
+    request["registration"]["healthCheck"].pop("interval")
+    status, _headers, raw = keeper.answer("POST", "/api/v3/registry", request)
+    assert (status, raw) == (400, sample + b"\n")
+
+
+def test_only_the_first_json_value_of_a_body_counts(keeper):
+    raw = json.dumps(body()).encode() + b" trailing garbage {"
+    assert keeper.request("POST", "/api/v3/registry", raw)[0] == 201
 
 
 def test_uuid_request_id_and_day_intervals_are_accepted(keeper):
@@ -213,13 +261,23 @@ def test_empty_registry_lists_an_empty_array(keeper):
         200, {"apiVersion": "v3", "statusCode": 200, "totalCount": 0, "registrations": []})
 
 
-def test_an_inline_health_check_is_refused_as_real_keeper_does(keeper):
+def test_an_inline_health_check_fails_validation_as_in_real_keeper(keeper):
     inline = {"apiVersion": "v3", "registration": {"serviceId": "core-data", "host": "127.0.0.1", "port": 1,
                                                    "status": "UP", "interval": "1s", "path": "/api/v3/ping",
                                                    "type": "http"}}
     answer = keeper.request("POST", "/api/v3/registry", inline)[1]
-    assert edgex_error(answer, 400) == "*requests.AddRegistrationRequest json decoding failed"
+    assert edgex_error(answer, 400) == "; ".join(
+        REGISTRATION + "HealthCheck.%s field is required" % f for f in ("Interval", "Path", "Type"))
     assert keeper.request("POST", "/api/v3/registry", body())[0] == 201
+
+
+@pytest.mark.parametrize("key", ["HealthCheck", "healthCheck", "HEALTHCHECK"])
+def test_the_health_check_is_read_under_any_casing_and_written_as_HealthCheck(keeper, key):
+    request = body()
+    request["registration"][key] = request["registration"].pop("healthCheck")
+    assert keeper.request("POST", "/api/v3/registry", request)[0] == 201
+    registration = keeper.request("GET", "/api/v3/registry/serviceId/core-data")[1]["registration"]
+    assert "HealthCheck" in registration and "healthCheck" not in registration
 
 
 def test_registrations_and_keys_survive_a_restart(keeper):
@@ -287,7 +345,9 @@ def test_put_and_get_one_key_base64_by_default(keeper):
     status, answer = kv(keeper, "GET", "edgex/v4/core-data/Writable/LogLevel")
     assert status == 200 and set(answer) == {"apiVersion", "statusCode", "response"}
     entry = answer["response"][0]
-    assert list(entry) == ["key", "created", "modified", "value"]
+    # models.KVS: key, DBTimestamp's untagged Created/Modified (Go field names), value
+    assert list(entry) == ["key", "Created", "Modified", "value"]
+    assert entry["Created"] == entry["Modified"] > 1600000000000
     assert entry["value"] == base64.b64encode(b"INFO").decode()
     assert kv(keeper, "GET", "edgex/v4/core-data/Writable/LogLevel", "?plaintext=true")[1]["response"][0][
         "value"] == "INFO"
@@ -326,11 +386,20 @@ def test_put_flatten_stores_one_key_per_leaf(keeper):
     assert values["edgex/v4/core-data/Writable/PersistData"] == "true"
 
 
-@pytest.mark.parametrize("request_body", [{"apiVersion": "v3"}, {"apiVersion": "v3", "value": None},
-                                          {"apiVersion": "v3", "value": {}}, b"nope"])
-def test_put_without_a_value_is_400(keeper, request_body):
-    status, answer = keeper.request("PUT", "/api/v3/kvs/key/a/b", request_body)
-    assert edgex_error(answer, 400) == "*requests.UpdateKeysRequest json decoding failed"
+@pytest.mark.parametrize("request_body, status, message", [
+    ({"apiVersion": "v3"}, 400, "the value field is undefined"),
+    ({"apiVersion": "v3", "value": None}, 400, "the value field is undefined"),
+    ({"apiVersion": "v3", "value": {}}, 400, "the value field is an empty object"),
+    ({"apiVersion": 3, "value": "x"}, 400, "Failed to unmarshal request body as JSON."),
+    (b"[]", 400, "Failed to unmarshal request body as JSON."),
+    (b"nope", 500, "invalid character 'o' in literal null (expecting 'u')"),
+    (b"", 500, "EOF"),
+    (b'{"value":"x', 500, "unexpected EOF"),
+])
+def test_put_with_a_bad_body_fails_as_keeper_fails_it(keeper, request_body, status, message):
+    answer = keeper.request("PUT", "/api/v3/kvs/key/a/b", request_body)
+    assert answer[0] == status
+    assert edgex_error(answer[1], status) == message
 
 
 def test_put_needs_no_api_version(keeper):
@@ -399,3 +468,113 @@ def test_standin_registers_is_checked_and_halts_on_sigterm(keeper, local_standin
     assert standin.stop() == 0
     assert status_of(keeper, "core-data") == "HALT"
     assert keeper.request("GET", "/api/v3/registry/all")[1]["totalCount"] == 0
+
+
+# -- the common API, secure mode, the framework's own answers ------------------------------------
+
+
+def test_config_and_version_answer_200_with_keepers_configuration(keeper):
+    status, answer = keeper.request("GET", "/api/v3/config")
+    assert status == 200 and set(answer) == {"apiVersion", "config", "serviceName"}
+    assert answer["serviceName"] == "core-keeper"
+    # keeper's ConfigurationStruct: Writable, MessageBus, Clients, Database, Service
+    assert set(answer["config"]) == {"Writable", "MessageBus", "Clients", "Database", "Service"}
+    assert answer["config"]["Writable"]["LogLevel"] == "INFO"
+
+
+def test_secret_without_a_secret_store_is_500_and_a_bad_body_400(keeper):
+    secret = {"apiVersion": "v3", "secretName": "mqtt", "secretData": [{"key": "username", "value": "u"}]}
+    assert keeper.request("POST", "/api/v3/secret", secret) == (
+        500, {"apiVersion": "v3", "message": "adding secret failed", "statusCode": 500})
+    for bad in (b"", b"{", {"apiVersion": "v3", "secretName": "mqtt"}, {"secretName": "x", "secretData": []}):
+        assert keeper.request("POST", "/api/v3/secret", bad) == (
+            400, {"apiVersion": "v3", "message": "JSON decode failed", "statusCode": 400})
+
+
+def test_secure_mode_wants_a_bearer_token_except_for_ping(keeper_emulator):
+    secure = keeper_emulator(tokens=["jwt-for-tests"])
+    unauthorized = (401, {"message": "Unauthorized"})
+    for method, path, request_body in (("GET", "/api/v3/version", None), ("GET", "/api/v3/config", None),
+                                       ("GET", "/api/v3/registry/all", None), ("POST", "/api/v3/registry", body()),
+                                       ("GET", "/api/v3/registry/serviceId/core-data", None),
+                                       ("GET", "/api/v3/kvs/key/edgex/v4", None),
+                                       ("POST", "/api/v3/secret", {"apiVersion": "v3"})):
+        assert secure.request(method, path, request_body, token="") == unauthorized, path
+        assert secure.request(method, path, request_body, token="not-a-valid-jwt") == unauthorized, path
+        assert secure.request(method, path, request_body, token="",
+                              headers={"Authorization": "Basic jwt-for-tests"}) == unauthorized, path
+    status, headers, _raw = secure.answer("GET", "/api/v3/registry/all", token="")
+    assert "X-Correlation-Id" not in headers  # echo's own error
+    assert secure.request("GET", "/api/v3/ping", token="")[0] == 200
+    assert secure.request("POST", "/api/v3/registry", body())[0] == 201
+    assert secure.request("GET", "/api/v3/registry/all")[1]["totalCount"] == 1
+    secret = {"apiVersion": "v3", "secretName": "mqtt", "secretData": [{"key": "username", "value": "u"}]}
+    assert secure.request("POST", "/api/v3/secret", secret) == (201, {"apiVersion": "v3", "statusCode": 201})
+    # unknown routes stay 404 whatever the token: routing comes before authentication
+    assert secure.request("GET", "/api/v3/nothing", token="") == (404, {"message": "Not Found"})
+
+
+def test_a_token_added_at_run_time_turns_secure_mode_on(keeper):
+    assert keeper.request("GET", "/api/v3/registry/all")[0] == 200
+    token = keeper.add_token("late-jwt")
+    assert keeper.request("GET", "/api/v3/registry/all")[0] == 401
+    assert keeper.request("GET", "/api/v3/registry/all", token=token)[0] == 200
+
+
+def test_database_down_fails_the_database_routes_only(keeper):
+    keeper.request("POST", "/api/v3/registry", body())
+    keeper.fault("500")
+    for method, path in (("GET", "/api/v3/registry/all"), ("GET", "/api/v3/registry/serviceId/core-data"),
+                         ("GET", "/api/v3/kvs/key/edgex"), ("DELETE", "/api/v3/registry/serviceId/core-data")):
+        status, answer = keeper.request(method, path)
+        assert edgex_error(answer, 500) == "emulated failure", path
+    assert keeper.request("GET", "/api/v3/ping")[0] == 200  # keeper still answers ping
+    assert keeper.request("GET", "/api/v3/version")[0] == 200
+    assert keeper.request("GET", "/api/v3/config")[0] == 200
+    # a body keeper cannot read fails before the database is touched
+    assert keeper.request("POST", "/api/v3/registry", b"")[0] == 500
+    assert keeper.request("POST", "/api/v3/registry", body(port=0))[0] == 400
+    keeper.fault(None)
+    assert keeper.request("GET", "/api/v3/registry/all")[1]["totalCount"] == 1
+
+
+def test_empty_ids_and_keys_are_the_frameworks_404(keeper):
+    for method, path in (("GET", "/api/v3/registry/serviceId/"), ("DELETE", "/api/v3/registry/serviceId/"),
+                         ("GET", "/api/v3/kvs/key/"), ("PUT", "/api/v3/kvs/key/"), ("DELETE", "/api/v3/kvs/key/")):
+        status, headers, raw = keeper.answer(method, path, {"value": "x"} if method == "PUT" else None)
+        assert (status, json.loads(raw)) == (404, {"message": "Not Found"}), path
+        assert "X-Correlation-Id" not in headers
+
+
+def test_a_service_id_with_a_slash_reaches_keeper_and_is_not_found_there(keeper):
+    for path in ("/api/v3/registry/serviceId/a/b", "/api/v3/registry/serviceId/a%2Fb"):
+        status, headers, raw = keeper.answer("GET", path)
+        assert status == 404 and edgex_error(json.loads(raw), 404) == "registration not found by serviceId"
+        assert headers["X-Correlation-Id"]
+
+
+def test_keys_with_slashes_work_escaped_or_not(keeper):
+    assert kv(keeper, "PUT", "edgex%2Fv4%2Fcore-data%2FWritable%2FLogLevel", value="DEBUG")[0] == 200
+    answer = kv(keeper, "GET", "edgex/v4/core-data/Writable/LogLevel", "?plaintext=true")[1]
+    assert answer["response"][0]["key"] == "edgex/v4/core-data/Writable/LogLevel"
+    assert answer["response"][0]["value"] == "DEBUG"
+
+
+def test_headers_as_keeper_and_echo_send_them(keeper):
+    status, headers, raw = keeper.answer("GET", "/api/v3/registry/all", headers={"X-Correlation-ID": "abc-123"})
+    assert status == 200 and raw.endswith(b"\n")  # json.Encoder's newline
+    assert headers["X-Correlation-Id"] == "abc-123" and headers["Content-Type"] == "application/json"
+    assert "Server" not in headers and headers["Date"]
+    status, headers, _raw = keeper.answer("GET", "/api/v3/registry/all")
+    assert len(headers["X-Correlation-Id"]) == 36  # a new UUID when the caller sent none
+    status, headers, raw = keeper.answer("GET", "/api/v3/ping")
+    assert not raw.endswith(b"\n")  # the common API uses json.Marshal
+    status, headers, raw = keeper.answer("GET", "/api/v3/registry")
+    assert (status, json.loads(raw)) == (405, {"message": "Method Not Allowed"})
+    assert headers["Allow"] == "OPTIONS, POST, PUT" and "X-Correlation-Id" not in headers
+    status, headers, _raw = keeper.answer("PATCH", "/api/v3/kvs/key/a")
+    assert status == 405 and headers["Allow"] == "OPTIONS, DELETE, GET, PUT"
+    status, headers, _raw = keeper.answer("HEAD", "/api/v3/ping")
+    assert status == 405 and headers["Allow"] == "OPTIONS, GET"  # echo v4 routes no HEAD by itself
+    status, headers, raw = keeper.answer("OPTIONS", "/api/v3/registry/all")
+    assert (status, raw, headers["Allow"]) == (204, b"", "OPTIONS, GET")

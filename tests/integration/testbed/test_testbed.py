@@ -45,3 +45,33 @@ def test_depends_on_follows_the_napa_compose_file():
     for service, (port, _kind, deps) in testbed_cli.NAPA_SERVICES.items():
         assert sorted(compose[service].get("depends_on") or {}) == sorted(deps), service
         assert compose[service]["ports"][0]["target"] == port
+
+
+def test_services_read_their_configuration_from_consul(testbed):
+    """As edgex-compose runs them (-cp=consul...): common configuration pushed by the bootstrapper job,
+    private configuration seeded by each service, Writable changes applied live."""
+    import json
+    import urllib.request
+
+    import consul
+
+    from tests.testbed.fixtures_docker import wait_until
+
+    client = consul.Consul(port=8500)
+    assert client.kv.get("edgex/v3/core-common-config-bootstrapper/IsCommonConfigReady")[1]["Value"] == b"true"
+    assert client.kv.get("edgex/v3/core-data/Service/Port")[1]["Value"] == b"59880"
+    names = subprocess.run(["docker", "ps", "-a", "--filter", "label=edgex.testbed=1", "--format", "{{.Names}}"],
+                           capture_output=True, text=True, check=True).stdout.split()
+    assert not [n for n in names if "bootstrapper" in n]  # the one-shot job is gone once it ran
+
+    def log_level():
+        with urllib.request.urlopen("http://127.0.0.1:59881/api/v3/config", timeout=3) as response:
+            return json.loads(response.read())["config"]["Writable"]["LogLevel"]
+
+    assert log_level() == "INFO"
+    client.kv.put("edgex/v3/core-metadata/Writable/LogLevel", "DEBUG")
+    try:
+        wait_until(lambda: log_level() == "DEBUG", what="core-metadata's LogLevel applied live in its container")
+    finally:
+        client.kv.put("edgex/v3/core-metadata/Writable/LogLevel", "INFO")
+        wait_until(lambda: log_level() == "INFO", what="LogLevel back to INFO")

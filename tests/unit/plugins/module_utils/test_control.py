@@ -44,6 +44,9 @@ class FakeExecutor(object):
         self._record("restart", target)
         self.states[target] = "failed" if target in self.fail_start else "running"
 
+    def failure_text(self, target):
+        return "main process exited with status 1" if self.states.get(target) == "failed" else None
+
 
 def service(name, deps=(), executor="docker"):
     return Planned(name=name, executor=executor, target="edgex-" + name, depends_on=list(deps))
@@ -142,6 +145,9 @@ def test_a_failed_start_skips_dependents_and_names_them():
         control(fake).run(STACK, "started")
     by_name = {r["name"]: r for r in info.value.results}
     assert "core-metadata" in str(info.value)
+    # the executor's own words on why it failed (systemd: result, exit status, its last log lines)
+    assert by_name["core-metadata"]["error"] == \
+        "docker edgex-core-metadata failed after start: main process exited with status 1"
     assert by_name["core-data"]["skipped"] == "not started: core-metadata failed"
     assert by_name["device-virtual"]["skipped"] == "not started: core-data failed"
     assert by_name["support-notifications"]["after"] == "running"  # independent of the failure

@@ -1,10 +1,8 @@
 """KeeperRegistry against the core-keeper emulator, and against canned answers for the error
 branches the emulator cannot produce (401/403, shapes of other keeper versions)."""
 
-import io
 import json
 import socket
-import urllib.error
 
 import pytest
 
@@ -14,6 +12,7 @@ from ansible_collections.edgex.sysmgmt.plugins.module_utils._errors import (
     RegistryError,
     RegistryUnavailableError,
 )
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._net import client as http
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.keeper import KeeperRegistry
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.discover import open_registry
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.model import ServiceRecord
@@ -192,39 +191,23 @@ def test_slow_keeper_times_out_as_unavailable(keeper):
 # -- canned answers ------------------------------------------------------------------------
 
 
-class Answer(object):
-    def __init__(self, status, payload):
-        self.status = status
-        self.body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-
-    def read(self):
-        return self.body
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-
-class FakeOpener(object):
-    """Plays answers in order: (status, payload) or an exception; keeps every request."""
+class FakeSend(object):
+    """Stands in for _net.client.request: plays answers in order, (status, payload) or an OSError
+    (mapped as the real request maps it), and keeps every request as
+    (method, url, body, headers, timeout)."""
 
     def __init__(self, *answers):
         self.answers = list(answers)
         self.requests = []
 
-    def open(self, request, timeout=None):
-        self.requests.append((request.get_method(), request.full_url, request.data, dict(request.header_items()),
-                              timeout))
+    def __call__(self, method, scheme, host, port, path, query, headers, body, timeout, tls):
+        self.requests.append((method, "%s://%s:%s%s" % (scheme, host, port, http.target(path, query)), body,
+                              dict(headers), timeout))
         answer = self.answers.pop(0)
         if isinstance(answer, Exception):
-            raise answer
+            raise http.failure(answer, scheme)
         status, payload = answer
-        if status >= 400:
-            body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-            raise urllib.error.HTTPError(request.full_url, status, "error", {}, io.BytesIO(body))
-        return Answer(status, payload)
+        return http.Response(status, {}, payload if isinstance(payload, bytes) else json.dumps(payload).encode())
 
 
 def edgex_error(status, message):
@@ -238,8 +221,8 @@ def registration(service_id="core-data", status="UP", health_key="HealthCheck"):
 
 @pytest.mark.parametrize("status", [401, 403])
 def test_auth_refusal_never_echoes_the_token(status):
-    opener = FakeOpener((status, edgex_error(status, "invalid JWT")))
-    registry = KeeperRegistry(dict(SETTINGS, token="s3cret-jwt"), opener=opener)
+    opener = FakeSend((status, edgex_error(status, "invalid JWT")))
+    registry = KeeperRegistry(dict(SETTINGS, token="s3cret-jwt"), send=opener)
     with pytest.raises(RegistryAuthError) as err:
         registry.discover()
     assert str(err.value) == ("core-keeper at http://gw1.example:59890 refused GET /api/v3/registry/all: "
@@ -251,15 +234,15 @@ def test_auth_refusal_never_echoes_the_token(status):
 
 
 def test_no_token_no_authorization_header():
-    opener = FakeOpener((200, {"apiVersion": "v3", "statusCode": 200, "totalCount": 0, "registrations": []}))
-    KeeperRegistry(SETTINGS, opener=opener).discover()
+    opener = FakeSend((200, {"apiVersion": "v3", "statusCode": 200, "totalCount": 0, "registrations": []}))
+    KeeperRegistry(SETTINGS, send=opener).discover()
     assert "Authorization" not in opener.requests[0][3]
 
 
 def test_404_on_a_route_is_an_error_not_a_fallback():
-    opener = FakeOpener((404, {"message": "Not Found"}))  # echo's answer: no keeper there
+    opener = FakeSend((404, {"message": "Not Found"}))  # echo's answer: no keeper there
     with pytest.raises(RegistryError) as err:
-        KeeperRegistry(SETTINGS, opener=opener).discover()
+        KeeperRegistry(SETTINGS, send=opener).discover()
     assert not isinstance(err.value, RegistryUnavailableError)
     assert str(err.value).endswith("rejected GET /api/v3/registry/all: 404 Not Found")
 
@@ -267,35 +250,34 @@ def test_404_on_a_route_is_an_error_not_a_fallback():
 @pytest.mark.parametrize("answer", [{"message": "Not Found"}, b"<html>404</html>"])
 def test_404_that_is_not_keepers_answer_is_not_taken_for_absent(answer):
     with pytest.raises(RegistryError, match=r"rejected GET /api/v3/kvs/key/edgex/v4/x: 404"):
-        KeeperRegistry(SETTINGS, opener=FakeOpener((404, answer))).kv_get("edgex/v4/x")
+        KeeperRegistry(SETTINGS, send=FakeSend((404, answer))).kv_get("edgex/v4/x")
     with pytest.raises(RegistryError, match=r"rejected GET /api/v3/registry/serviceId/core-data: 404"):
-        KeeperRegistry(SETTINGS, opener=FakeOpener((404, answer))).deregister("core-data")
+        KeeperRegistry(SETTINGS, send=FakeSend((404, answer))).deregister("core-data")
 
 
 def test_400_names_the_route_and_keepers_message():
-    opener = FakeOpener((404, edgex_error(404, "registration not found by serviceId")),
-                        (400, edgex_error(400, "*requests.AddRegistrationRequest json decoding failed")))
+    opener = FakeSend((404, edgex_error(404, "registration not found by serviceId")),
+                      (400, edgex_error(400, "*requests.AddRegistrationRequest json decoding failed")))
     with pytest.raises(RegistryError, match=r"rejected POST /api/v3/registry: 400 \*requests\.AddRegistration"):
-        KeeperRegistry(SETTINGS, opener=opener).register(record())
+        KeeperRegistry(SETTINGS, send=opener).register(record())
 
 
 @pytest.mark.parametrize("failure, name", [
-    (urllib.error.URLError(ConnectionRefusedError(111, "refused")), "ConnectionRefusedError"),
-    (urllib.error.URLError(socket.timeout("timed out")), "TimeoutError"),
+    (ConnectionRefusedError(111, "refused"), "ConnectionRefusedError"),
     (socket.timeout("timed out"), "TimeoutError"),
-    (urllib.error.URLError(socket.gaierror(-2, "Name or service not known")), "gaierror"),
+    (socket.gaierror(-2, "Name or service not known"), "gaierror"),
 ])
 def test_network_failures_are_unavailable(failure, name):
     with pytest.raises(RegistryUnavailableError) as err:
-        KeeperRegistry(SETTINGS, opener=FakeOpener(failure)).kv_get("edgex/v4/core-data")
+        KeeperRegistry(SETTINGS, send=FakeSend(failure)).kv_get("edgex/v4/core-data")
     assert str(err.value) == ("core-keeper at http://gw1.example:59890 is unreachable "
                               "(GET /api/v3/kvs/key/edgex/v4/core-data: %s)" % name)
 
 
 def test_502_from_a_proxy_with_html_is_unavailable():
-    opener = FakeOpener((502, b"<html>Bad Gateway</html>"))
+    opener = FakeSend((502, b"<html>Bad Gateway</html>"))
     with pytest.raises(RegistryUnavailableError, match="failed GET /api/v3/registry/all: 502 <html>Bad Gateway"):
-        KeeperRegistry(SETTINGS, opener=opener).discover()
+        KeeperRegistry(SETTINGS, send=opener).discover()
 
 
 @pytest.mark.parametrize("payload, detail", [
@@ -308,7 +290,7 @@ def test_502_from_a_proxy_with_html_is_unavailable():
 ])
 def test_unexpected_shapes_are_registry_errors(payload, detail):
     with pytest.raises(RegistryError) as err:
-        KeeperRegistry(SETTINGS, opener=FakeOpener((200, payload))).discover()
+        KeeperRegistry(SETTINGS, send=FakeSend((200, payload))).discover()
     assert not isinstance(err.value, RegistryUnavailableError)
     assert str(err.value) == ("core-keeper at http://gw1.example:59890 answered GET /api/v3/registry/all with an "
                               "unexpected shape (%s)" % detail)
@@ -318,17 +300,17 @@ def test_openapi_spelling_and_halt_from_a_keeper_that_ignores_deregistered():
     payload = {"registrations": [registration("core-data", "UP", health_key="healthCheck"),
                                  registration("core-command", "HALT"),
                                  registration("core-metadata", "SOMETHING-NEW")]}
-    discovery = KeeperRegistry(SETTINGS, opener=FakeOpener((200, payload))).discover()
+    discovery = KeeperRegistry(SETTINGS, send=FakeSend((200, payload))).discover()
     assert [(s.name, s.status, s.health_path) for s in discovery.services] == [
         ("core-data", "passing", "/api/v3/ping"), ("core-metadata", "unknown", "/api/v3/ping")]
     assert [n.name for n in discovery.nodes] == ["gw1.example"]
 
 
 def test_register_race_409_falls_back_to_update():
-    opener = FakeOpener((404, edgex_error(404, "registration not found by serviceId")),
-                        (409, edgex_error(409, "registry with service id 'core-data' already exists")),
-                        (204, b""))
-    assert KeeperRegistry(SETTINGS, opener=opener).register(record()) is True
+    opener = FakeSend((404, edgex_error(404, "registration not found by serviceId")),
+                      (409, edgex_error(409, "registry with service id 'core-data' already exists")),
+                      (204, b""))
+    assert KeeperRegistry(SETTINGS, send=opener).register(record()) is True
     assert [r[0] for r in opener.requests] == ["GET", "POST", "PUT"]
     sent = json.loads(opener.requests[2][2])
     assert sent == {"apiVersion": "v3", "registration": {
@@ -337,8 +319,8 @@ def test_register_race_409_falls_back_to_update():
 
 
 def test_deregister_sends_the_current_registration_with_halt():
-    opener = FakeOpener((200, {"apiVersion": "v3", "statusCode": 200, "registration": registration()}), (204, b""))
-    assert KeeperRegistry(SETTINGS, opener=opener).deregister("core-data", node="gw1.example") is True
+    opener = FakeSend((200, {"apiVersion": "v3", "statusCode": 200, "registration": registration()}), (204, b""))
+    assert KeeperRegistry(SETTINGS, send=opener).deregister("core-data", node="gw1.example") is True
     method, url, data, _headers, _timeout = opener.requests[1]
     assert (method, url) == ("PUT", "http://gw1.example:59890/api/v3/registry")
     assert json.loads(data)["registration"] == {
@@ -349,10 +331,21 @@ def test_deregister_sends_the_current_registration_with_halt():
 def test_kv_value_that_is_not_text_is_a_shape_error():
     payload = {"apiVersion": "v3", "statusCode": 200, "response": [{"key": "a", "value": {"x": 1}}]}
     with pytest.raises(RegistryError, match="a value that is not plain text"):
-        KeeperRegistry(SETTINGS, opener=FakeOpener((200, payload))).kv_get("a")
+        KeeperRegistry(SETTINGS, send=FakeSend((200, payload))).kv_get("a")
 
 
 def test_https_with_missing_ca_file_is_a_registry_error():
     settings = dict(SETTINGS, scheme="https", ca_path="/nonexistent/ca.pem")
     with pytest.raises(RegistryError, match="cannot set up TLS for core-keeper at https://gw1.example:59890"):
         KeeperRegistry(settings)
+
+
+def test_a_hostile_registration_is_skipped_and_the_rest_served():
+    payload = {"apiVersion": "v3", "statusCode": 200, "totalCount": 2,
+               "registrations": [registration("core-data"), registration("../x"), registration("$(id)")]}
+    discovery = KeeperRegistry(SETTINGS, send=FakeSend((200, payload))).discover()
+    assert [s.name for s in discovery.services] == ["core-data"] and not discovery.complete
+    assert discovery.warnings == ["skipped service '../x' from core-keeper: not a plain name "
+                                  "(^[a-z0-9][a-z0-9_.-]{0,127}$)",
+                                  "skipped service '$(id)' from core-keeper: not a plain name "
+                                  "(^[a-z0-9][a-z0-9_.-]{0,127}$)"]
