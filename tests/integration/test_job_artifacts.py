@@ -126,7 +126,7 @@ def test_control_playbooks_publish_what_changed(testbed, private_data_dir, tmp_p
         assert job.runner.rc == 0, job.stdout()
         return job.stats_event()["artifact_data"]["edgex_control"]
 
-    stopped = control("stop", edgex_services=["core-command"])
+    stopped = control("stop", edgex_services_names=["core-command"])
     assert stopped["state"] == "stopped"
     assert stopped["hosts"]["gw1"]["changed"] == ["core-command"]
     assert stopped["hosts"]["gw1"]["source"] == "consul"
@@ -136,7 +136,7 @@ def test_control_playbooks_publish_what_changed(testbed, private_data_dir, tmp_p
     assert started["hosts"]["gw1"]["services"] >= 9
     assert control("start")["hosts"]["gw1"]["changed"] == []
 
-    restarted = control("restart", edgex_services=["core-command"])
+    restarted = control("restart", edgex_services_names=["core-command"])
     assert restarted == {"state": "restarted",
                          "hosts": {"gw1": {"source": "consul", "services": 1, "changed": ["core-command"]}}}
 
