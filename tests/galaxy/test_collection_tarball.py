@@ -111,6 +111,14 @@ def test_role_readmes_name_every_variable_of_the_argument_specs():
         assert missing == [], "roles/%s/README.md does not mention %s" % (role, missing)
 
 
+def test_changelog_fragments_and_changelog_yaml_pass_antsibull_changelog_lint():
+    collection = os.path.join(REPO, ".collections", "ansible_collections", "edgex", "sysmgmt")
+    for argv in (["lint"], ["lint-changelog-yaml", "changelogs/changelog.yaml"]):
+        completed = subprocess.run([os.path.join(BIN, "antsibull-changelog")] + argv, cwd=collection,
+                                   capture_output=True, text=True, check=False)
+        assert completed.returncode == 0 and not completed.stdout.strip(), completed.stdout + completed.stderr
+
+
 def test_galaxy_importer_accepts_the_tarball(tarball, tmp_path):
     python = os.path.join(GALAXY_VENV, "bin", "python")
     assert os.access(python, os.X_OK), "no galaxy-importer venv at %s (make galaxy makes it)" % GALAXY_VENV

@@ -24,7 +24,7 @@ REGISTRY_PORT = 8500
 # compose service (= EdgeX service key) -> (port, kind, depends_on), as in edgex-compose 3.1.
 SERVICES = {
     "consul": (REGISTRY_PORT, "registry", []),
-    "database": (6379, "tcp", []),
+    "database": (6379, "redis", []),
     "core-metadata": (59881, "api", ["consul", "database"]),
     "core-data": (59880, "api", ["consul", "database", "core-metadata"]),
     "core-command": (59882, "api", ["consul", "database", "core-metadata"]),
@@ -46,7 +46,7 @@ def compose_file(image, check_interval="1s"):
                                   "--data-file", "/var/tmp/consul-emulator.json"]
         else:
             service["command"] = ["--service", name, "--host", ADDRESS, "--port", str(port),
-                                  "--kind", "tcp" if kind == "tcp" else "api", "--registry", "consul",
+                                  "--kind", kind, "--registry", "consul",
                                   "--registry-host", ADDRESS, "--registry-port", str(REGISTRY_PORT),
                                   "--check-interval", check_interval]
         if depends_on:

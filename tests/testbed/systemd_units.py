@@ -25,7 +25,7 @@ REGISTRY_PORT = 8500
 # service key -> (unit, port, kind, wants, requires). Napa 3.1 core subset, as in the molecule scenario.
 SERVICES = {
     "consul": ("edgex-consul.service", REGISTRY_PORT, "registry", [], []),
-    "database": ("edgex-redis.service", 6379, "tcp", [], []),
+    "database": ("edgex-redis.service", 6379, "redis", [], []),
     "core-metadata": ("edgex-core-metadata.service", 59881, "api", ["consul"], ["database"]),
     "core-data": ("edgex-core-data.service", 59880, "api", ["consul", "core-metadata"], ["database"]),
     "core-command": ("edgex-core-command.service", 59882, "api", ["consul", "core-metadata"], ["database"]),
@@ -56,7 +56,7 @@ def _exec_start(service):
                 "--data-file /var/lib/edgex-consul/data.json" % (PAYLOAD_DIR, port))
     return ("/usr/bin/python3 %s/edgex_standin.py --service %s --host 127.0.0.1 --port %d --kind %s "
             "--registry consul --registry-host 127.0.0.1 --registry-port %d --check-interval ${EDGEX_CHECK_INTERVAL}"
-            % (PAYLOAD_DIR, service, port, "tcp" if kind == "tcp" else "api", REGISTRY_PORT))
+            % (PAYLOAD_DIR, service, port, kind, REGISTRY_PORT))
 
 
 def unit_text(service):

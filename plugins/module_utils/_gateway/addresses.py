@@ -29,12 +29,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import List, Optional, Tuple
 
-from .._net.dial import NameNotFound, ResolveTimeout, Resolver, ip_literal
+from .._net.dial import RESOLVER, NameNotFound, ResolveTimeout, ip_literal
 from .._registry.discover import overlay_manifest
 
 LOOPBACK = "127.0.0.1"
 # One resolver per process: a module run probes the same container names on every gateway.
-RESOLVER = Resolver()
 _local = {}
 
 

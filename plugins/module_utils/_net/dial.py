@@ -130,6 +130,10 @@ class Resolver(object):
             answer.done.set()
 
 
+# The one resolver of a process: probes and registry calls share its threads and its answers.
+RESOLVER = Resolver()
+
+
 def connect(addresses, port, deadline):
     """A socket connected to the first of ``addresses`` ([(family, ip)]) that accepts on ``port``
     before ``deadline``; raises socket.timeout at the deadline, else the last connect's OSError."""

@@ -19,8 +19,7 @@ from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.select impo
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._net.dial import NameNotFound, ResolveTimeout, Resolver
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.model import Discovery, NodeRecord, ServiceRecord
 
-# serve is a fixture: pytest finds it by name, so neither flake8 nor pylint sees it used
-from test_health import PING, free_port, serve  # noqa: F401 # pylint: disable=unused-import
+from ping_servers import PING, free_port
 
 REAL_GETADDRINFO = socket.getaddrinfo
 NOT_HERE = "192.0.2.10"  # TEST-NET-1: never one of this host's addresses, never connected to below

@@ -177,12 +177,6 @@ def test_an_absent_target_is_an_error_naming_it():
         control(FakeExecutor({})).run([service("core-data")], "started")
 
 
-def test_one_shot_services_count_as_done_when_exited():
-    fake = FakeExecutor({"edgex-core-common-config-bootstrapper": "stopped"})
-    result = control(fake).run([service("core-common-config-bootstrapper")], "started")[0]
-    assert result["changed"] is False and fake.actions == []
-
-
 def discovery(source, services, nodes=(("gw1", "127.0.0.1"),)):
     return Discovery(source=source, nodes=[NodeRecord(n, a) for n, a in nodes], services=services)
 
@@ -229,3 +223,16 @@ def test_plan_refuses_unknown_and_hostile_names():
         plan(discovery("consul", [ServiceRecord("core-data; reboot", "gw1")]), None, "gw1", ["all"])
     with pytest.raises(ExecutorError, match="unknown executor"):
         plan(live, None, "gw1", ["core-data"], default_executor="podman")
+
+
+def test_a_plan_carries_what_the_address_rule_needs():
+    # A service registered under its container name is reached, once restarted, where edgex_health
+    # reaches it: the manifest's address and published port (issue 10 item 3).
+    live = Discovery("consul", nodes=[NodeRecord("gw1", "127.0.0.1")],
+                     services=[ServiceRecord("core-data", "gw1", address="edgex-core-data", port=59880)])
+    deployed = Discovery("manifest", nodes=[NodeRecord("gw1", "127.0.0.1")],
+                         services=[ServiceRecord("core-data", "gw1", address="127.0.0.1", port=59980,
+                                                 executor="docker", target="edgex-core-data")])
+    (planned,) = plan(live, deployed, "gw1", ["core-data"])
+    assert (planned.address, planned.port) == ("edgex-core-data", 59880)
+    assert (planned.node_address, planned.manifest_address, planned.manifest_port) == ("127.0.0.1", "127.0.0.1", 59980)
