@@ -23,8 +23,8 @@ CERTIFICATION_ALLOWED_IGNORES = {
     "pylint:used-before-assignment",
 }
 # Of tests/, only what ansible-test reads on the installed collection.
-SHIPPED_TESTS = re.compile(r"^tests/(config\.yml|sanity/ignore-[0-9.]+\.txt|unit/.*|"
-                           r"testbed/(__init__|fixtures_consul|fixtures_keeper|keeper_emulator|emulator_http)\.py)$")
+SHIPPED_TESTS = re.compile(r"^tests/(config\.yml|sanity/ignore-[0-9.]+\.txt|unit/.*|report_schema\.py|"
+                           r"testbed/(__init__|fixtures_consul|fixtures_keeper|keeper_emulator|emulator_http|releases)\.py)$")
 
 
 @pytest.fixture(scope="module")
