@@ -32,7 +32,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, REPO)
 
-from tests.testbed.images import LABEL, base_image, image_exists, prune_old  # noqa: E402
+from tests.testbed.images import HERE as TESTBED, LABEL, SOURCE_LABEL, base_image, image_exists, prune_old  # noqa: E402
 from tests.testbed.testbed import Lock  # noqa: E402
 
 DEFINITION = os.path.join(REPO, "extensions", "ee", "execution-environment.yml")
@@ -111,9 +111,9 @@ def test_definition(base, tarball_name):
     steps["prepend_base"] = ["COPY _build/build/build-ca.crt %s" % CA_IN_BUILD,
                              "COPY _build/build/pip.conf %s" % PIP_CONF] + steps.get("prepend_base", [])
     # Last: nothing of this machine's configuration is left visible in the image; the test-bed
-    # label (the base's already) says whose image it is.
-    steps["append_final"] = steps.get("append_final", []) + ["RUN rm -f %s %s" % (CA_IN_BUILD, PIP_CONF),
-                                                             "LABEL %s" % LABEL]
+    # labels say whose image it is (the source label: prune_old removes only this checkout's tags).
+    steps["append_final"] = steps.get("append_final", []) + [
+        "RUN rm -f %s %s" % (CA_IN_BUILD, PIP_CONF), "LABEL %s %s=%s" % (LABEL, SOURCE_LABEL, TESTBED)]
     return definition
 
 

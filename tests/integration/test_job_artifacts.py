@@ -83,7 +83,7 @@ def test_health_publishes_its_verdicts_and_the_report_travels_with_the_artifacts
     # The gate fails the job (a service is unhealthy) and the answer is published all the same.
     assert job.runner.rc != 0, job.stdout()
     stats = job.stats_event()
-    assert stats["failures"] == {"localhost": 1}, stats
+    assert sum(stats["failures"].values()) == 1, stats  # the gate's one failed task
     published = stats["artifact_data"]["edgex_health"]
 
     not_healthy = {entry["name"]: entry for entry in published["not_healthy"]}
