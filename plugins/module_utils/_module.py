@@ -22,8 +22,6 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ._catalog import EXECUTORS
 from ._errors import EdgeXError, RegistryAuthError
-from ._executors.docker import DEFAULT_API_TIMEOUT
-from ._executors.factory import Executors
 from ._gateway.select import Selection
 from ._registry.discover import discover, manifest_for, open_registry, read_registry
 from ._registry.settings import SettingsError, registry_argument_spec, resolve_registry_settings
@@ -199,6 +197,10 @@ class GatewayModule(object):
     def executors(self):
         """The executors of this run, each made on first use with the options the params give it."""
         if self._executors is None:
+            # imported here: a module run that reaches no executor (a health check without
+            # check_executor) does not pay for importing five of them
+            from ._executors.factory import Executors
+
             params = self.params
             self._executors = Executors(params["executor"], {
                 "docker": {"docker_host": params.get("docker_host"), "stop_timeout": params.get("stop_timeout", 10),
@@ -210,6 +212,8 @@ class GatewayModule(object):
 
     def engine_timeout(self):
         """Each Docker engine call's total deadline, from ``engine_timeout_option``."""
+        from ._executors.docker import DEFAULT_API_TIMEOUT
+
         seconds = self.params.get(self.engine_timeout_option)
         if seconds is None:
             return DEFAULT_API_TIMEOUT

@@ -15,12 +15,16 @@ about what is absent.
 
 Discovery reads a datacenter in bulk: /v1/catalog/nodes, /v1/health/state/any,
 /v1/catalog/services and one /v1/health/service/<name> per distinct service name,
-so the request count does not grow with the number of nodes.
+so the request count does not grow with the number of nodes. A module acting on a few nodes
+reads /v1/catalog/node/<name> and /v1/health/node/<name> of each instead, two plain GETs sent
+without the library (its import is most of such a run's cost); the library is imported when a
+run first needs it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import threading
 import warnings
@@ -47,7 +51,7 @@ DEFAULT_POLICY_HEADER = "x-consul-default-acl-policy"
 
 
 def _library():
-    """The ``consul`` package, imported on first use: a run without Consul never pays for it."""
+    """The ``consul`` package, imported when a run first needs the library (``ConsulRegistry.client``)."""
     try:
         with warnings.catch_warnings():
             # Only python-consul2's notice about the legacy ACL API is muted.
@@ -87,12 +91,11 @@ class _Headers(dict):
 
 
 class Transport(object):
-    """What python-consul2 and py-consul call to send a request (their HTTPClient's get, put,
-    delete and post), sending it with our settings and deadline."""
+    """Sends one request to Consul with our settings and deadline: the library's requests (see
+    ``LibraryHTTP``) and the reads this provider makes itself (``ConsulRegistry._read``)."""
 
-    def __init__(self, settings, response_class):
+    def __init__(self, settings):
         self.settings = settings
-        self.response_class = response_class
         self.endpoint = "%s://%s:%s" % (settings["scheme"], settings["host"], settings["port"])
         try:
             self.tls = http.tls_context(settings) if settings["scheme"] == "https" else None
@@ -101,24 +104,9 @@ class Transport(object):
         self.filtered = []  # the requests whose answer Consul filtered by ACLs
         self.last_status = None
 
-    def get(self, callback, path, params=None, headers=None, **_ignored):
-        return self._send("GET", callback, path, params, None)
-
-    def put(self, callback, path, params=None, data="", headers=None, **_ignored):
-        return self._send("PUT", callback, path, params, data)
-
-    def delete(self, callback, path, params=None, data="", headers=None, **_ignored):
-        return self._send("DELETE", callback, path, params, data)
-
-    def post(self, callback, path, params=None, *args, **kwargs):
-        # python-consul2 orders (params, headers, data), py-consul (params, data, headers).
-        data = kwargs.get("data", next((a for a in args if isinstance(a, (str, bytes))), ""))
-        return self._send("POST", callback, path, params, data)
-
-    def close(self):
-        pass
-
-    def _send(self, method, callback, path, params, data):
+    def send(self, method, path, params=None, data=None):
+        """The http.Response of ``method path`` (its segments escaped here); raises the registry
+        errors of a transport failure."""
         segments = path.split("/")
         if any(segment in (".", "..") for segment in segments):
             raise RegistryError("refusing to send %s %s to Consul: a path segment is '.' or '..'" % (method, path))
@@ -149,27 +137,56 @@ class Transport(object):
             # Consul says nothing of filtering to a request without a token, but its default policy
             # tells: the anonymous token sees only what a policy lets it.
             self.filtered.append("%s without a token, default policy deny" % what)
+        return response
+
+
+class LibraryHTTP(object):
+    """What python-consul2 and py-consul call to send a request (their HTTPClient's get, put,
+    delete and post): sent through our Transport, answered in the library's Response."""
+
+    def __init__(self, transport, response_class):
+        self.transport = transport
+        self.response_class = response_class
+
+    def get(self, callback, path, params=None, headers=None, **_ignored):
+        return self._answer(callback, self.transport.send("GET", path, params))
+
+    def put(self, callback, path, params=None, data="", headers=None, **_ignored):
+        return self._answer(callback, self.transport.send("PUT", path, params, data))
+
+    def delete(self, callback, path, params=None, data="", headers=None, **_ignored):
+        return self._answer(callback, self.transport.send("DELETE", path, params, data))
+
+    def post(self, callback, path, params=None, *args, **kwargs):
+        # python-consul2 orders (params, headers, data), py-consul (params, data, headers).
+        data = kwargs.get("data", next((a for a in args if isinstance(a, (str, bytes))), ""))
+        return self._answer(callback, self.transport.send("POST", path, params, data))
+
+    def close(self):
+        pass
+
+    def _answer(self, callback, response):
         text = response.body.decode("utf-8", "replace")
         fields = dict(code=response.status, headers=_Headers(response.headers), body=text, content=response.body)
         return callback(self.response_class(*(fields[name] for name in self.response_class._fields)))
 
 
-def _client(settings):
-    """A python-consul2 (or py-consul) client whose requests go through our Transport."""
+def _client(transport, datacenter):
+    """A python-consul2 (or py-consul) client whose requests go through ``transport``."""
     library = _library()
-    transport = Transport(settings, library.base.Response)
+    library_http = LibraryHTTP(transport, library.base.Response)
 
     class Client(library.base.Consul):
         @staticmethod
         def http_connect(*_args, **_kwargs):
-            return transport
+            return library_http
 
     with _library_environment_hidden():
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=DeprecationWarning, module="consul.base")
-            client = Client(dc=settings.get("datacenter"))
+            client = Client(dc=datacenter)
     client.token = None  # the transport sends the token itself, on every request
-    return client, library
+    return client
 
 
 class ConsulRegistry(Registry):
@@ -178,7 +195,21 @@ class ConsulRegistry(Registry):
     def __init__(self, settings):
         self.settings = settings
         self.endpoint = "%s://%s:%s" % (settings["scheme"], settings["host"], settings["port"])
-        self.client, self.library = _client(settings)
+        self.transport = Transport(settings)
+        self._client = None
+
+    @property
+    def client(self):
+        """The library's client, built on first use: a run that only reads its own node's
+        services (``discover_nodes``) never imports the library, nor the requests stack it pulls in."""
+        if self._client is None:
+            self._client = _client(self.transport, self.settings.get("datacenter"))
+        return self._client
+
+    @property
+    def library(self):
+        """The ``consul`` package (its exceptions, ``Check``), imported with the client."""
+        return _library()
 
     # -- error mapping -------------------------------------------------------
     def _call(self, what, fn, *args, **kwargs):
@@ -186,7 +217,7 @@ class ConsulRegistry(Registry):
         A 404 is an error naming the endpoint unless ``allow_404`` (then the answer is None)."""
         allow_404 = kwargs.pop("allow_404", False)
         library = self.library
-        transport = self.client.http
+        transport = self.transport
         try:
             answer = fn(*args, **kwargs)
         except library.ACLPermissionDenied as exc:
@@ -215,6 +246,30 @@ class ConsulRegistry(Registry):
                                     "Consul does not have" % (self.endpoint, what))
             return None
         return answer
+
+    def _read(self, path):
+        """The JSON answer of ``GET path`` in the settings' datacenter, sent by our transport without
+        the library, its failures mapped as ``_call`` maps the library's. The node-scoped reads of
+        ``discover_nodes`` use it: both libraries import the requests stack with their package, which
+        costs a gateway's health check more CPU than its two requests and its probes together."""
+        what = "GET %s" % path
+        datacenter = self.settings.get("datacenter")
+        response = self.transport.send("GET", path, [("dc", datacenter)] if datacenter else None)
+        status, detail = response.status, _short(response.body.decode("utf-8", "replace"))
+        if status in (401, 403):
+            raise RegistryAuthError("Consul at %s refused %s: %d %s" % (self.endpoint, what, status, detail))
+        if status == 404:
+            raise RegistryError("Consul at %s answered %s with 404: not the Consul HTTP API, or an API this "
+                                "Consul does not have" % (self.endpoint, what))
+        if status >= 500:
+            raise RegistryServerError("Consul at %s failed %s: %d %s" % (self.endpoint, what, status, detail))
+        if status >= 400:
+            raise RegistryError("Consul at %s rejected %s: %d %s" % (self.endpoint, what, status, detail))
+        try:
+            return json.loads(response.body)
+        except ValueError as exc:
+            raise RegistryError("Consul at %s answered %s (HTTP %s) with something that is not Consul JSON (%s)"
+                                % (self.endpoint, what, status, _short(exc, 120)))
 
     def _shape(self, what, value, kind):
         if not isinstance(value, kind):
@@ -250,11 +305,10 @@ class ConsulRegistry(Registry):
         node_records, services, gaps = [], [], []
         try:
             for name in names:
-                catalog = self._call("GET /v1/catalog/node/%s" % name, self.client.catalog.node, name, dc=dc)[1]
+                catalog = self._read("/v1/catalog/node/%s" % name)
                 if not catalog:
                     continue
-                checks = self._shape("GET /v1/health/node/%s" % name, self._call(
-                    "GET /v1/health/node/%s" % name, self.client.health.node, name, dc=dc)[1], list)
+                checks = self._shape("GET /v1/health/node/%s" % name, self._read("/v1/health/node/%s" % name), list)
                 node = catalog["Node"]
                 serf = [c for c in checks if c["CheckID"] == "serfHealth"]
                 node_records.append(NodeRecord(name=node["Node"], address=node["Address"],
@@ -282,12 +336,12 @@ class ConsulRegistry(Registry):
 
     def _refuse_filtered(self):
         """An answer Consul filtered by ACLs says nothing about what is absent: refuse it."""
-        if self.client.http.filtered:
+        if self.transport.filtered:
             raise RegistryFilteredError(
                 "Consul at %s filtered its answer by ACLs (%s: X-Consul-Results-Filtered-By-ACLs): the token "
                 "cannot see the whole catalogue, so the answer says nothing about what is absent; use a token that "
                 "may read every node and service (node_prefix and service_prefix \"\" read)"
-                % (self.endpoint, ", ".join(sorted(set(self.client.http.filtered)))))
+                % (self.endpoint, ", ".join(sorted(set(self.transport.filtered)))))
 
     def _build(self, dc, nodes, checks, names):
         gaps = []

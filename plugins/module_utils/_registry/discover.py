@@ -23,27 +23,38 @@ from .._errors import (
     RegistryTLSError,
     RegistryUnavailableError,
 )
-from .._manifest.store import ManifestStore
-from .consul import ConsulRegistry
-from .keeper import KeeperRegistry
-from .manifest import ManifestRegistry
 from .model import DEPLOYMENT_FIELDS
 
 
-PROVIDERS = {"consul": ConsulRegistry, "keeper": KeeperRegistry, "manifest": ManifestRegistry}
-
-
+# The providers and the manifest store are imported when a run uses them, not with this file: a
+# health check reads one registry, and each of the others costs its imports on every module run
+# (the manifest store brings its schema and PyYAML).
 def open_registry(settings, check_mode=False):
     """The provider for ``settings['registry_type']``; None for ``none`` (static data only).
     ``check_mode`` reaches the manifest provider, the only one that writes a file."""
     registry_type = settings.get("registry_type", "consul")
     if registry_type == "none":
         return None
+    if registry_type == "consul":
+        from .consul import ConsulRegistry
+
+        return ConsulRegistry(settings)
+    if registry_type == "keeper":
+        from .keeper import KeeperRegistry
+
+        return KeeperRegistry(settings)
     if registry_type == "manifest":
+        from .manifest import ManifestRegistry
+
         return ManifestRegistry(settings, check_mode=check_mode)
-    if registry_type not in PROVIDERS:
-        raise EdgeXError("unknown registry_type %r" % registry_type)
-    return PROVIDERS[registry_type](settings)
+    raise EdgeXError("unknown registry_type %r" % registry_type)
+
+
+def _read_manifest(path):
+    """The manifest at ``path`` as a Discovery."""
+    from .._manifest.store import ManifestStore
+
+    return ManifestStore(path).to_discovery()
 
 
 def read_registry(registry, nodes=None):
@@ -63,7 +74,7 @@ def _discover_manifest(settings, reason):
         raise ManifestError(
             "no manifest_path is set, so there is nothing to fall back to (%s)" % reason
         )
-    discovery = ManifestStore(path).to_discovery()
+    discovery = _read_manifest(path)
     if reason:
         discovery.warnings.append(reason)
     return discovery
@@ -165,5 +176,5 @@ def manifest_for(settings, discovery):
         return discovery
     path = settings.get("manifest_path")
     if path and os.path.exists(path):
-        return ManifestStore(path).to_discovery()
+        return _read_manifest(path)
     return None

@@ -21,6 +21,7 @@ from ansible_collections.edgex.sysmgmt.plugins.module_utils._errors import (
     RegistryAuthError,
     RegistryUnavailableError,
 )
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.consul import ConsulRegistry
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.model import (
     Discovery,
     NodeRecord,
@@ -286,13 +287,11 @@ def test_a_datacenter_fallback_takes_only_that_datacenter_from_the_manifest(tmp_
         "gw1": {"address": "127.0.0.1", "datacenter": "dc1", "services": {"core-data": {"port": 59880}}},
         "gw-east": {"address": "127.0.0.20", "datacenter": "dc2", "services": {"core-data": {"port": 59880}}}}}
     (tmp_path / "manifest.yml").write_text(yaml.safe_dump(manifest))
-    plugin_module = sys.modules[type(inventory_loader.get("edgex.sysmgmt.edgex")).__module__]
 
     def unreachable(settings):
         raise RegistryUnavailableError("no Consul in a unit test")
 
-    monkeypatch.setattr(plugin_module.discover.__globals__["ConsulRegistry"], "discover",
-                        lambda self: unreachable(self.settings))
+    monkeypatch.setattr(ConsulRegistry, "discover", lambda self: unreachable(self.settings))
     inventory, _plugin = parse(write_config(tmp_path, datacenter="dc2", manifest_path="manifest.yml"))
     assert sorted(inventory.hosts) == ["gw-east"]
 

@@ -16,8 +16,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._errors import (
+    RegistryAuthError,
     RegistryError,
     RegistryFilteredError,
+    RegistryServerError,
     RegistryTLSError,
     RegistryUnavailableError,
 )
@@ -207,6 +209,50 @@ def test_unexpected_answers_name_the_endpoint_and_status(fake_consul, route, ans
     with pytest.raises(RegistryError, match=message.replace("(", r"\(").replace(")", r"\)")) as error:
         ConsulRegistry(fake_consul(routes).settings()).discover()
     assert not isinstance(error.value, RegistryUnavailableError)
+
+
+NODE_ROUTES = {
+    "/v1/catalog/node/gw1": (200, {"Node": {"Node": "gw1", "Address": "127.0.0.1", "Datacenter": "dc1"},
+                                   "Services": {"core-data": {"ID": "core-data", "Service": "core-data", "Port": 59880,
+                                                              "Address": "", "Tags": [], "Meta": {}}}}),
+    "/v1/health/node/gw1": (200, [{"Node": "gw1", "CheckID": "serfHealth", "Name": "Serf Health Status",
+                                   "Status": "passing", "ServiceID": ""}]),
+}
+
+
+def test_a_node_scoped_read_carries_the_token_and_the_datacenter(fake_consul):
+    consul = fake_consul(NODE_ROUTES)
+    registry = ConsulRegistry(consul.settings(token="explicit", datacenter="dc1"))
+    discovery = registry.discover_nodes(["gw1"])
+    assert [(s.name, s.node, s.address, s.port, s.status) for s in discovery.services] == [
+        ("core-data", "gw1", "127.0.0.1", 59880, "passing")]
+    assert consul.seen == [("GET", "/v1/catalog/node/gw1?dc=dc1", "explicit"),
+                           ("GET", "/v1/health/node/gw1?dc=dc1", "explicit")]
+
+
+@pytest.mark.parametrize("answer, error, message", [
+    ((403, b"ACL not found"), RegistryAuthError, "refused GET /v1/health/node/gw1: 403 ACL not found"),
+    ((401, b"ACL support disabled"), RegistryAuthError, "refused GET /v1/health/node/gw1: 401 ACL support disabled"),
+    ((500, b"rpc error"), RegistryServerError, "failed GET /v1/health/node/gw1: 500 rpc error"),
+    ((400, b"bad"), RegistryError, "rejected GET /v1/health/node/gw1: 400 bad"),
+    ((404, b""), RegistryError, "answered GET /v1/health/node/gw1 with 404: not the Consul HTTP API"),
+    ((200, b"<html>captive portal</html>"), RegistryError,
+     "answered GET /v1/health/node/gw1 (HTTP 200) with something that is not Consul JSON"),
+    ((200, {"not": "a list"}), RegistryError, "answered GET /v1/health/node/gw1 with an unexpected shape (dict, not list)"),
+])
+def test_a_node_scoped_read_maps_failures_as_the_library_path_does(fake_consul, answer, error, message):
+    consul = fake_consul(dict(NODE_ROUTES, **{"/v1/health/node/gw1": answer}))
+    with pytest.raises(error) as raised:
+        ConsulRegistry(consul.settings()).discover_nodes(["gw1"])
+    assert message in str(raised.value)
+    if error is RegistryError:
+        assert not isinstance(raised.value, (RegistryAuthError, RegistryUnavailableError))
+
+
+def test_a_node_scoped_read_filtered_by_acls_is_refused(fake_consul):
+    consul = fake_consul(NODE_ROUTES, headers={"/v1/catalog/node/gw1": {"X-Consul-Results-Filtered-By-ACLs": "true"}})
+    with pytest.raises(RegistryFilteredError, match=r"filtered its answer by ACLs \(GET /v1/catalog/node/gw1"):
+        ConsulRegistry(consul.settings()).discover_nodes(["gw1"])
 
 
 def test_an_agent_self_404_is_named_not_a_crash(fake_consul):
