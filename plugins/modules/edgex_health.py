@@ -112,6 +112,18 @@ options:
         manifest) whether it runs. Only meaningful where the module runs on the gateway itself.
     type: bool
     default: false
+  detail:
+    description:
+      - What RV(services) holds of each service.
+      - V(full), every field documented under RV(services).
+      - V(brief), only RV(services[].name), RV(services[].id), RV(services[].node), RV(services[].address),
+        RV(services[].port), RV(services[].verdict), RV(services[].reasons), RV(services[].latency_ms),
+        RV(services[].registry_status) and RV(services[].probe). A third of the size, for a whole fleet checked
+        in one task (12,000 services are 9 MB in full, which Ansible then reads, keeps and passes on); the
+        reasons still name every registry check that is not passing and every failed probe.
+    type: str
+    choices: [full, brief]
+    default: full
 notes:
   - With a live registry and O(manifest_path) set, services the manifest lists on a registry node
     but that are not registered (stopped; EdgeX deregisters on a clean stop) are checked too, with
@@ -182,14 +194,17 @@ services:
       type: int
       sample: 59880
     registered_address:
+      returned: with O(detail=full)
       description: The address the registry holds; null for a service that is not registered.
       type: str
       sample: edgex-core-data
     registered_port:
+      returned: with O(detail=full)
       description: The port the registry holds (the container's port); null for a service that is not registered.
       type: int
       sample: 59880
     mapped:
+      returned: with O(detail=full)
       description: Why the service was not probed at its registered address; null when it was.
       type: str
       sample: edgex-core-data does not resolve here
@@ -211,10 +226,12 @@ services:
       type: str
       sample: passing
     checks:
+      returned: with O(detail=full)
       description: The registry's checks of the service (C(id), C(name), C(status), C(output), C(service_id)).
       type: list
       elements: dict
     executor_state:
+      returned: with O(detail=full)
       description: What the service's executor reports (V(running), V(stopped), V(absent), V(failed); for a
         one-shot job V(completed), V(pending), V(running) or V(failed)); null when not asked.
       type: str
@@ -227,10 +244,12 @@ services:
       type: str
       sample: edgex-ping
     target:
+      returned: with O(detail=full)
       description: The URL or C(host:port) probed.
       type: str
       sample: http://127.0.0.1:59880/api/v3/ping
     http_status:
+      returned: with O(detail=full)
       description: HTTP status of the answer, for the probes over HTTP.
       type: int
       sample: 200
@@ -280,7 +299,7 @@ waited:
   type: float
 """
 
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.health import HealthCheck, failing, summary
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.health import DETAILS, HealthCheck, failing, summary
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._module import GatewayModule, TaskFailed
 
 
@@ -293,6 +312,7 @@ class HealthModule(GatewayModule):
         wait_timeout=dict(type="float", default=60.0),
         fail_on=dict(type="str", default="unhealthy", choices=["unhealthy", "degraded", "never"]),
         check_executor=dict(type="bool", default=False),
+        detail=dict(type="str", default="full", choices=list(DETAILS)),
     )
     positive = ("probe_timeout", "max_workers")
     non_negative = ("wait_timeout",)
@@ -309,7 +329,7 @@ class HealthModule(GatewayModule):
             if health.selection.missing:
                 raise TaskFailed(health.selection.unknown_message(), **self.facts())
             results = health.check(services)
-        result = dict(changed=False, services=[r.to_dict() for r in results], summary=summary(results),
+        result = dict(changed=False, services=[r.to_dict(params["detail"]) for r in results], summary=summary(results),
                       unhealthy=sorted(set(r.name for r in results if r.verdict == "unhealthy")),
                       not_healthy=sorted(set(r.name for r in results if r.verdict != "healthy")),
                       failing=failing(results, params["fail_on"]), **self.facts())

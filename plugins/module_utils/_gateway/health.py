@@ -3,9 +3,10 @@
 # Apache License 2.0 (see LICENSE)
 """Is each EdgeX service alive? Ping it, weigh what the registry and the executor say, give a verdict.
 
-Probes (``probe``) run concurrently in a bounded thread pool and each one keeps a single
-deadline, name lookups included, so checking a fleet where some services or their names hang
-takes about one timeout, not one timeout per hung service.
+Probes (``probe``) run concurrently, at most ``max_workers`` at once, in one thread over
+non-blocking sockets (``probe_services``), and each one keeps a single deadline, name lookups
+included, so checking a fleet where some services or their names hang takes about one timeout,
+not one timeout per hung service.
 
 Verdicts:
   healthy    the probe succeeded and neither the registry nor the executor disagrees
@@ -28,7 +29,7 @@ from typing import List, Optional
 
 from .._errors import EdgeXError
 from .jobs import is_one_shot, job_state, PENDING
-from .probe import Probe, probe_kind, probe_ping
+from .probe import Probe, probe_kind, probe_services
 from .published import unpublished_reason, with_published_port
 
 VERDICTS = ("healthy", "degraded", "unhealthy", "unknown")
@@ -41,6 +42,13 @@ SELF_ENTRY = {"consul": "consul"}
 REGISTRY_LABELS = {"consul": "Consul", "keeper": "core-keeper"}
 EXECUTOR_NOUNS = {"docker": "container", "compose": "container", "systemd": "unit", "snap": "snap app"}
 UNPUBLISHED = "unpublished"  # the probe kind of a service that publishes no port: not probed
+# What a brief result keeps of each service (edgex_health detail=brief): the verdict and why, where it
+# was probed and how long it took, what the registry says. Left out: what a fleet's report does not
+# show and a run can restate (the registry's checks, the probed URL, the registered address and
+# port, the executor's state, the HTTP status, the job flag): most of the result's size.
+BRIEF_FIELDS = ("name", "id", "node", "address", "port", "verdict", "reasons", "latency_ms", "registry_status",
+                "probe")
+DETAILS = ("full", "brief")
 
 
 @dataclass
@@ -64,7 +72,10 @@ class HealthResult:
     http_status: Optional[int] = None
     one_shot: bool = False  # a job: judged by how it exited, never restarted by remediation
 
-    def to_dict(self):
+    def to_dict(self, detail="full"):
+        """The result as edgex_health returns it: every field, or with ``detail="brief"`` BRIEF_FIELDS."""
+        if detail == "brief":
+            return {name: getattr(self, name) for name in BRIEF_FIELDS}
         return asdict(self)
 
 
@@ -130,10 +141,15 @@ def _executor_state(executor_state, service):
         return None, "executor state unknown: %s" % exc
 
 
-def check_one(service, timeout, executor_state=None, registry_source=None, resolve=None):
+def _executor_view(service, executor_state, resolve):
+    """(state, reason it is unknown, the service to probe, reason it cannot be reached) from the
+    executor: blocking calls (the engine, a command)."""
     state, state_reason = _executor_state(executor_state, service)
     service, reach_reason = resolve(service) if resolve is not None else (service, None)
-    probe = Probe(UNPUBLISHED) if unpublished_reason(service) else probe_ping(service, timeout)
+    return state, state_reason, service, reach_reason
+
+
+def _result(service, probe, state, state_reason, reach_reason, registry_source):
     verdict, reasons = judge(service, probe, state, registry_source)
     for reason in (state_reason, reach_reason if verdict != "healthy" else None):
         if reason:
@@ -150,17 +166,27 @@ def check_one(service, timeout, executor_state=None, registry_source=None, resol
 
 
 def check_services(services, timeout=3.0, max_workers=32, executor_state=None, registry_source=None, resolve=None):
-    """HealthResults in the order of ``services``, probed concurrently by at most ``max_workers``.
+    """HealthResults in the order of ``services``, at most ``max_workers`` probed at once.
 
     ``executor_state``: optional callable ServiceRecord -> running|stopped|absent|failed|None.
     ``registry_source``: the Discovery's source, naming the registry in reasons.
     ``resolve``: optional callable ServiceRecord -> (ServiceRecord to probe, reason it cannot be reached).
+    The executors' answers are blocking calls, made in a pool of ``max_workers`` threads first;
+    the probes then run in this thread (``probe_services``).
     """
     services = list(services)
     if not services:
         return []
-    with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(services)))) as pool:
-        return list(pool.map(lambda s: check_one(s, timeout, executor_state, registry_source, resolve), services))
+    if executor_state is None and resolve is None:
+        views = [(None, None, service, None) for service in services]
+    else:
+        with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(services)))) as pool:
+            views = list(pool.map(lambda s: _executor_view(s, executor_state, resolve), services))
+    probed = [service for _state, _reason, service, _reach in views if not unpublished_reason(service)]
+    probes = iter(probe_services(probed, timeout, max_workers))
+    return [_result(service, Probe(UNPUBLISHED) if unpublished_reason(service) else next(probes), state,
+                    state_reason, reach_reason, registry_source)
+            for state, state_reason, service, reach_reason in views]
 
 
 def executor_state_of(executors, service):

@@ -31,13 +31,14 @@ import os
 import re
 import socket
 import struct
-import time
 from dataclasses import dataclass
-from typing import Optional
+from functools import partial
+from typing import Callable, Optional
 
 from .._catalog import default_health_path, infrastructure_probe, is_edgex_api_service
-from .._net.dial import connect, exchange
-from .._net.http import AnswerError, http_get
+from .._net.dial import ip_literal
+from .._net.http import AnswerError, answer_limit, build_request, parse_answer
+from .._net.multiplex import Exchange, Job, exchange_all
 from .addresses import Unreachable, probe_target, reach
 
 # The EdgeX common-API ping, also as v2 or behind an API-gateway prefix (/core-data/api/v3/ping).
@@ -83,10 +84,6 @@ def probe_kind(service):
     if is_edgex_api_service(service.name):
         return "edgex-ping", default_health_path(service.name)
     return "tcp", None
-
-
-def _elapsed_ms(started):
-    return round((time.monotonic() - started) * 1000.0, 1)
 
 
 def _describe(exc):
@@ -161,20 +158,20 @@ def _mqtt_answer_error(answer):
     return "MQTT broker refused CONNECT with code %d%s" % (code, " (server unavailable)" if code == 3 else "")
 
 
-# kind -> (what it is called in reasons, request bytes, answer complete?, reason the answer is wrong or None)
+def _mqtt_farewell(answer):
+    """A DISCONNECT after a CONNACK that lets us in: the broker ends the session cleanly."""
+    return MQTT_DISCONNECT if _mqtt_answer_error(answer) is None else None
+
+
+# kind -> (what it is called in reasons, request bytes, answer complete?, reason the answer is wrong or None,
+#          what to send once answered)
 EXCHANGES = {
-    "redis-ping": ("redis PING", lambda: b"PING\r\n", lambda got: b"\r\n" in got, _redis_answer_error),
+    "redis-ping": ("redis PING", lambda: b"PING\r\n", lambda got: b"\r\n" in got, _redis_answer_error, None),
     "postgres-ssl-request": ("PostgreSQL SSLRequest", lambda: POSTGRES_SSL_REQUEST, lambda got: len(got) >= 1,
-                             _postgres_answer_error),
-    "mqtt-connect": ("MQTT CONNECT", _mqtt_connect_packet, lambda got: len(got) >= 4, _mqtt_answer_error),
+                             _postgres_answer_error, None),
+    "mqtt-connect": ("MQTT CONNECT", _mqtt_connect_packet, lambda got: len(got) >= 4, _mqtt_answer_error,
+                     _mqtt_farewell),
 }
-
-
-def _send_quietly(sock, data):
-    try:
-        sock.sendall(data)
-    except OSError:
-        pass  # the answer was had; a peer that closed first changes nothing
 
 
 def _target(address, port, path):
@@ -193,43 +190,84 @@ def _what(kind, path, target):
     return EXCHANGES[kind][0]
 
 
-def probe_ping(service, timeout):
-    """Probe one service record (a ServiceRecord, or anything with name, address, port and
-    health_path; node_address, manifest_address and manifest_port feed the address rule)."""
+@dataclass
+class _Plan:
+    """One probe before its I/O: the Probe as far as the address rule tells, the exchange to run
+    (None when there is none: no address, or none that can be reached), and how to judge its
+    answer (bytes -> the reason it is wrong or None; AnswerError when it is no answer at all)."""
+
+    probe: Probe
+    what: str = ""
+    exchange: Optional[Exchange] = None
+    judge: Optional[Callable[[bytes], Optional[str]]] = None
+
+
+def _plan(service, deadline, timeout):
     kind, path = probe_kind(service)
-    if not service.address or not service.port:
-        return Probe("none")
-    started = time.monotonic()
-    deadline = started + timeout
     try:
         endpoint = reach(service, deadline, timeout)
     except Unreachable as exc:
-        return Probe(kind, _target(service.address, service.port, path), error=str(exc), address=service.address,
-                     port=service.port)
+        return _Plan(Probe(kind, _target(service.address, service.port, path), error=str(exc),
+                           address=service.address, port=service.port))
     target = _target(endpoint.address, endpoint.port, path)
     probe = Probe(kind, target, address=endpoint.address, port=endpoint.port, mapped=endpoint.mapped)
     what = _what(kind, path, target)
-    sock = None
-    try:
-        sock = connect(endpoint.addresses, endpoint.port, deadline)
-        if kind in HTTP_KINDS:
-            status, body = http_get(sock, probe_target(endpoint.address, endpoint.port), path, deadline, MAX_BODY)
+    if kind in HTTP_KINDS:
+        request = build_request("GET", probe_target(endpoint.address, endpoint.port), path,
+                                {"Accept": "application/json"})
+
+        def judge(received):
+            status, _headers, body = parse_answer(received, MAX_BODY)
             probe.http_status = status
-            probe.error = _http_answer_error(kind, what, status, body, service.name)
-        elif kind in EXCHANGES:
-            _name, request, complete, answer_error = EXCHANGES[kind]
-            probe.error = answer_error(exchange(sock, request(), deadline, complete))
-            if kind == "mqtt-connect" and probe.error is None:
-                _send_quietly(sock, MQTT_DISCONNECT)
-    except socket.timeout:
-        probe.error = "%s timed out after %ss" % (what, float(timeout))
+            return _http_answer_error(kind, what, status, body, service.name)
+
+        exchange = Exchange(endpoint.addresses, endpoint.port, request, limit=answer_limit(MAX_BODY))
+    elif kind in EXCHANGES:
+        _name, request, complete, judge, farewell = EXCHANGES[kind]
+        exchange = Exchange(endpoint.addresses, endpoint.port, request(), complete, farewell=farewell)
+    else:
+        exchange, judge = Exchange(endpoint.addresses, endpoint.port), lambda received: None
+    return _Plan(probe, what, exchange, judge)
+
+
+def _finish(plan, timeout):
+    """The Probe of a plan whose exchange has run."""
+    probe, exchange = plan.probe, plan.exchange
+    if exchange is None:
         return probe
+    if isinstance(exchange.error, socket.timeout):
+        probe.error = "%s timed out after %ss" % (plan.what, float(timeout))
+        return probe
+    try:
+        if exchange.error is not None:
+            raise exchange.error
+        probe.error = plan.judge(exchange.received)
     except (OSError, AnswerError) as exc:
-        probe.error = "%s failed: %s" % (what, _describe(exc))
+        probe.error = "%s failed: %s" % (plan.what, _describe(exc))
         return probe
-    finally:
-        if sock is not None:
-            sock.close()
-    probe.latency_ms = _elapsed_ms(started)
+    probe.latency_ms = round((exchange.finished - exchange.started) * 1000.0, 1)
     probe.ok = probe.error is None
     return probe
+
+
+def probe_services(services, timeout, max_in_flight=32):
+    """The Probe of each service record (a ServiceRecord, or anything with name, address, port and
+    health_path; node_address, manifest_address and manifest_port feed the address rule), in their
+    order, at most ``max_in_flight`` at once, all in this thread (``_net/multiplex.py``). Each probe
+    has ``timeout`` seconds from its start for the name lookups, the connect and the whole answer."""
+    services = list(services)
+    plans = [_Plan(Probe("none")) if not service.address or not service.port else None for service in services]
+
+    def start(index, deadline):
+        plans[index] = _plan(services[index], deadline, timeout)
+        return plans[index].exchange
+
+    # a registered name needs a lookup, which may wait up to the deadline: in a helper thread
+    exchange_all([Job(partial(start, index), ip_literal(services[index].address) is None)
+                  for index, plan in enumerate(plans) if plan is None], max_in_flight, timeout)
+    return [_finish(plan, timeout) for plan in plans]
+
+
+def probe_ping(service, timeout):
+    """The Probe of one service record (see probe_services)."""
+    return probe_services([service], timeout, 1)[0]

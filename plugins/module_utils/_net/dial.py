@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) edgex.sysmgmt contributors
 # Apache License 2.0 (see LICENSE)
-"""Name lookups, connects and short exchanges that keep a caller's deadline.
+"""Name lookups and connects that keep a caller's deadline.
 
 ``getaddrinfo`` cannot be interrupted, and with a DNS server that does not answer it blocks for
 its own timeouts (5 s x 2 attempts by default in glibc), whatever deadline the caller has. So
@@ -154,21 +154,6 @@ def connect(addresses, port, deadline):
             sock.close()
             last_error = exc
     raise last_error
-
-
-def exchange(sock, payload, deadline, complete, limit=4096):
-    """Send ``payload`` and read until ``complete(received)`` is true, the peer closes, or ``limit``
-    bytes, all before ``deadline``; returns what was received. Raises socket.timeout at the deadline."""
-    received = b""
-    arm(sock, deadline)
-    sock.sendall(payload)
-    while len(received) < limit and not complete(received):
-        arm(sock, deadline)
-        data = sock.recv(limit - len(received))
-        if not data:
-            break
-        received += data
-    return received
 
 
 def arm(sock, deadline):

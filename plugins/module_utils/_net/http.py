@@ -3,9 +3,10 @@
 # Apache License 2.0 (see LICENSE)
 """One HTTP exchange on a connected socket, answered and closed, under one deadline.
 
-What the ping probe, the docker executor's state reads and the registry clients need: a single
-request whose whole exchange (send, every read) is bounded by one deadline, so that a server
-trickling bytes cannot hold it. HTTP/1.0 with ``Connection: close``: the answer ends when the
+What the docker executor's state reads and the registry clients need: a single request whose
+whole exchange (send, every read) is bounded by one deadline, so that a server trickling bytes
+cannot hold it. The probes send the same request (``build_request``) and read its answer with
+``parse_answer``, many at once (``multiplex.py``). HTTP/1.0 with ``Connection: close``: the answer ends when the
 server closes (a chunked answer, which an HTTP/1.0 client should never get, is still decoded).
 The standard library's http.client would need its socket wrapped to keep such a deadline, and
 importing it (with the email and ssl modules it pulls in) costs about 11 ms of every module run.
@@ -39,14 +40,19 @@ def build_request(method, host, target, headers=None, body=None):
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
 
 
+def answer_limit(max_body):
+    """How many bytes an answer with a body of at most ``max_body`` bytes is read up to: the head, the
+    body, and one byte more, so that ``parse_answer`` can tell a body that is too long."""
+    return MAX_HEAD + max_body + 1
+
+
 def http_exchange(sock, request, deadline, max_body):
     """(status, headers, body) of ``request`` (bytes) sent on the connected ``sock``; closes it.
 
-    ``headers`` maps lower-case names to values (the last one of a repeated header). A body
-    longer than ``max_body`` is cut to ``max_body + 1`` bytes, so the caller can tell.
+    Reads until the server closes (or ``answer_limit(max_body)`` bytes), then ``parse_answer``.
     Raises socket.timeout when the deadline passes, OSError on I/O errors and AnswerError.
     """
-    limit = MAX_HEAD + max_body + 1
+    limit = answer_limit(max_body)
     received = bytearray()
     try:
         arm(sock, deadline)
@@ -59,9 +65,19 @@ def http_exchange(sock, request, deadline, max_body):
             received += data
     finally:
         sock.close()
+    return parse_answer(bytes(received), max_body)
+
+
+def parse_answer(received, max_body):
+    """(status, headers, body) of the bytes of a whole answer (what the server sent until it closed).
+
+    ``headers`` maps lower-case names to values (the last one of a repeated header). A body
+    longer than ``max_body`` is cut to ``max_body + 1`` bytes, so the caller can tell.
+    Raises AnswerError when it is not an HTTP answer, or not all of one.
+    """
     if not received:
         raise AnswerError("connection closed without an answer")
-    head, separator, body = bytes(received).partition(b"\r\n\r\n")
+    head, separator, body = received.partition(b"\r\n\r\n")
     status = _STATUS_LINE.match(head)
     if not status or not separator:
         raise AnswerError("not an HTTP answer")

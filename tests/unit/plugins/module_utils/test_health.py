@@ -19,36 +19,38 @@ from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.model impo
 from ping_servers import HANG_SECONDS, TRICKLE_SECONDS, free_port
 
 
-class InFlight(object):
-    """Counts the probes running at once (those to ``ports``), and the most that ever did."""
-
-    def __init__(self, probe, ports):
-        self.probe, self.ports = probe, set(ports)
-        self.lock = threading.Lock()
-        self.active = self.peak = 0
-
-    def __call__(self, service, timeout):
-        if service.port not in self.ports:
-            return self.probe(service, timeout)
-        with self.lock:
-            self.active += 1
-            self.peak = max(self.peak, self.active)
-        try:
-            return self.probe(service, timeout)
-        finally:
-            with self.lock:
-                self.active -= 1
-
-
 @pytest.fixture
 def in_flight(monkeypatch):
-    """Factory: in_flight(ports) -> an InFlight that check_services now probes through."""
-    from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway import health
+    """Factory: in_flight(ports) -> a counter of the probes connected to ``ports`` at once (``active``)
+    and the most that ever were (``peak``): every socket counts from its connect to its close."""
+
+    class Counter(object):
+        active = peak = 0
+        lock = threading.Lock()
 
     def count(ports):
-        counter = InFlight(health.probe_ping, ports)
-        monkeypatch.setattr(health, "probe_ping", counter)
-        return counter
+        ports = set(ports)
+
+        class CountingSocket(socket.socket):
+            counted = False
+
+            def connect_ex(self, address):
+                if address[1] in ports and not self.counted:
+                    with Counter.lock:
+                        Counter.active += 1
+                        Counter.peak = max(Counter.peak, Counter.active)
+                    self.counted = True
+                return super(CountingSocket, self).connect_ex(address)
+
+            def close(self):
+                if self.counted:
+                    self.counted = False
+                    with Counter.lock:
+                        Counter.active -= 1
+                super(CountingSocket, self).close()
+
+        monkeypatch.setattr(socket, "socket", CountingSocket)
+        return Counter
 
     return count
 
@@ -224,7 +226,7 @@ def test_forty_services_ten_hanging_take_about_one_timeout(serve, in_flight):
     started = time.monotonic()
     results = check_services(services, timeout=1.0, max_workers=32)
     elapsed = time.monotonic() - started
-    # The hung ones were probed at once (the first 32 have a worker each: 8 of them hang), so the
+    # The hung ones were probed at once (the first 32 start together: 8 of them hang), so the
     # check took about one timeout, far from the ten a probe at a time would take.
     assert hung.peak >= 8, hung.peak
     assert elapsed < 10 * 1.0 / 2, elapsed
@@ -233,8 +235,8 @@ def test_forty_services_ten_hanging_take_about_one_timeout(serve, in_flight):
     assert all(r.reasons == ["ping timed out after 1.0s"] for r in results if r.verdict == "unhealthy")
 
 
-def test_max_workers_bounds_the_pool(serve, in_flight):
-    # Four hung services and two workers: two rounds of one timeout each.
+def test_max_workers_bounds_the_probes_at_once(serve, in_flight):
+    # Four hung services and two at once: two rounds of one timeout each.
     port = serve("hang")
     hung = in_flight([port])
     started = time.monotonic()

@@ -9,8 +9,10 @@ import threading
 import pytest
 
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.health import check_services
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.probe import probe_kind, probe_ping
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.probe import probe_kind, probe_ping, probe_services
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.model import ServiceRecord
+
+from ping_servers import free_port
 
 
 @pytest.fixture
@@ -203,3 +205,31 @@ def test_the_probe_kind_is_in_the_health_result(peer):
     port = peer(redis(b"+PONG\r\n"))
     (result,) = check_services([service("redis", port)], timeout=2.0)
     assert (result.probe, result.verdict, result.target) == ("redis-ping", "healthy", "127.0.0.1:%d" % port)
+
+
+def test_probed_together_every_kind_gets_what_it_gets_alone(peer):
+    # One thread probes them all at once (probe_services); each answer, refusal and silence must
+    # come out as it does for a probe on its own.
+    ping = b'{"apiVersion":"v3","timestamp":"t","serviceName":"%s"}'
+    silent = peer(lambda connection, received: connection.recv(1024) and connection.recv(1024))
+    services = [
+        service("core-data", peer(http(200, ping % b"core-data"))),
+        service("core-data", peer(http(200, ping % b"core-metadata"))),
+        service("core-data", peer(http(500, b"{}"))),
+        service("redis", peer(redis(b"+PONG\r\n"))),
+        service("redis", peer(redis(b"-LOADING Redis is loading\r\n"))),
+        service("postgres", peer(postgres(b"N"))),
+        service("mqtt-broker", peer(mqtt(0))),
+        service("grafana", free_port()),
+        service("core-data", silent),
+    ]
+    together = probe_services(services, 1.0, max_in_flight=32)
+    alone = [probe_ping(s, 1.0) for s in services]
+
+    def outcome(probe):
+        return probe.kind, probe.ok, probe.error, probe.http_status, probe.target
+
+    assert [outcome(p) for p in together] == [outcome(p) for p in alone]
+    assert [p.ok for p in together] == [True, False, False, True, False, True, True, False, False]
+    assert together[-1].error == "ping timed out after 1.0s"
+    assert all(p.latency_ms is not None for p in together if p.ok)

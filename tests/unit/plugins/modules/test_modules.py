@@ -175,3 +175,22 @@ def test_a_silent_docker_engine_costs_edgex_service_about_its_wait_timeout(run_m
     assert result["failed"] is True
     assert "is not answering: no answer within 2.0s" in result["services"][0]["error"]
     assert elapsed < 30, elapsed
+
+
+def test_a_brief_health_result_keeps_the_verdict_and_why_and_drops_the_rest(run_module, tmp_path):
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)  # answers nothing: an unhealthy ping, with its reason
+    services = {"core-data": {"address": "127.0.0.1", "port": listener.getsockname()[1], "health": "/api/v3/ping"}}
+    args = {"registry_type": "none", "manifest_path": manifest(tmp_path, services), "probe_timeout": 0.5,
+            "fail_on": "never"}
+    try:
+        full = run_module(edgex_health.main, args)["services"][0]
+        brief = run_module(edgex_health.main, dict(args, detail="brief"))["services"][0]
+    finally:
+        listener.close()
+    assert sorted(brief) == sorted(["name", "id", "node", "address", "port", "verdict", "reasons", "latency_ms",
+                                    "registry_status", "probe"])
+    assert {key: full[key] for key in brief} == brief
+    assert brief["verdict"] == "unhealthy" and brief["reasons"] == ["ping timed out after 0.5s"]
+    assert {"checks", "target", "registered_address", "mapped", "http_status"} <= set(full)
