@@ -36,7 +36,7 @@ from .._errors import (
 )
 from .._names import SAFE_NAME, validate_name
 from .._net import client as http
-from .model import Discovery, NodeRecord, Registry, ServiceRecord, worst_status
+from .model import Discovery, KVEntry, NodeRecord, Registry, ServiceRecord, worst_status
 
 # What python-consul2 and py-consul read from the environment in their constructor.
 _LIBRARY_ENVIRONMENT = ("CONSUL_HTTP_ADDR", "CONSUL_HTTP_TOKEN", "CONSUL_HTTP_SSL", "CONSUL_HTTP_SSL_VERIFY")
@@ -350,6 +350,38 @@ class ConsulRegistry(Registry):
         if current.get(key) == value:
             return False
         return bool(self._call("PUT /v1/kv/%s" % key, self.client.kv.put, key, value))
+
+    # -- configuration with versions: what edgex_config reads and writes ------------------
+    # Every write may be a check-and-set on the key's ModifyIndex, so that two writers never
+    # silently overwrite each other.
+    kv_check_and_set = True
+
+    def kv_entries(self, folder):
+        prefix = folder.rstrip("/") + "/"
+        what = "GET /v1/kv/%s?recurse" % prefix
+        filtered_before = len(self.client.http.filtered)
+        answer = self._call(what, self.client.kv.get, prefix, recurse=True, allow_404=True)
+        if len(self.client.http.filtered) > filtered_before:
+            raise RegistryFilteredError(
+                "Consul at %s filtered its answer to %s by ACLs (X-Consul-Results-Filtered-By-ACLs): the token "
+                "cannot read every key under %s, so the configuration would be read in part; use a token with "
+                "key_prefix \"%s\" read" % (self.endpoint, what, prefix, prefix))
+        if answer is None or answer[1] is None:
+            return {}
+        entries = {}
+        for entry in self._shape(what, answer[1], list):
+            if entry["Key"].endswith("/"):  # a folder made in the Consul UI holds no value
+                continue
+            entries[entry["Key"]] = KVEntry((entry["Value"] or b"").decode("utf-8", "replace"), entry["ModifyIndex"])
+        return entries
+
+    def kv_write(self, key, value, index=None):
+        what = "PUT /v1/kv/%s%s" % (key, "" if index is None else "?cas=%d" % index)
+        return bool(self._call(what, self.client.kv.put, key, value, cas=index))
+
+    def kv_delete(self, key, index=None):
+        what = "DELETE /v1/kv/%s%s" % (key, "" if index is None else "?cas=%d" % index)
+        return bool(self._call(what, self.client.kv.delete, key, cas=index))
 
 
 def _short(exc, limit=300):
