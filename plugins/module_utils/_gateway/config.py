@@ -100,31 +100,26 @@ def validate_relative_key(key):
     return key
 
 
-def flatten(settings, prefix=""):
+def flatten(settings):
     """(keys, list folders) of a nested mapping: {"Writable/LogLevel": "DEBUG", ...} with every
     value encoded, and the keys of the lists in it (their items are keys 0, 1, ...). A mapping key
     may itself hold '/' ({"Writable/LogLevel": DEBUG} is the same as the nested form)."""
+    if not isinstance(settings, dict):
+        raise ConfigError("settings must be a mapping of keys to values, not a %s" % type(settings).__name__)
     keys, lists = {}, []
 
     def walk(node, path):
         if isinstance(node, dict):
             for name, value in node.items():
-                walk(value, "%s/%s" % (path, name) if path else str(name))
+                walk(value, "%s/%s" % (path, name) if path is not None else str(name))
         elif isinstance(node, (list, tuple)):
             lists.append(validate_relative_key(path))
             for index, value in enumerate(node):
                 walk(value, "%s/%d" % (path, index))
         else:
-            if not path:
-                raise ConfigError("settings must be a mapping of keys to values, not a %s" % type(node).__name__)
             keys[validate_relative_key(path)] = encode(node)
 
-    if prefix:
-        walk(settings, prefix)
-    else:
-        if not isinstance(settings, dict):
-            raise ConfigError("settings must be a mapping of keys to values, not a %s" % type(settings).__name__)
-        walk(settings, "")
+    walk(settings, None)
     return keys, lists
 
 

@@ -7,8 +7,11 @@ import yaml
 
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._executors import factory
 from ansible_collections.edgex.sysmgmt.plugins.modules import (
+    edgex_config,
+    edgex_config_info,
     edgex_health,
     edgex_manifest,
+    edgex_metrics,
     edgex_reap,
     edgex_remediate,
     edgex_service,
@@ -23,7 +26,8 @@ def manifest(tmp_path, services=None):
     return str(path)
 
 
-MODULE_CLASSES = [edgex_health.HealthModule, edgex_manifest.ManifestModule, edgex_reap.ReapModule,
+MODULE_CLASSES = [edgex_config.ConfigModule, edgex_config_info.ConfigInfoModule, edgex_health.HealthModule,
+                  edgex_manifest.ManifestModule, edgex_metrics.MetricsModule, edgex_reap.ReapModule,
                   edgex_remediate.RemediateModule, edgex_service.ServiceModule]
 
 
