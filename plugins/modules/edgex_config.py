@@ -17,16 +17,16 @@ description:
     EdgeX 3.x in Consul under C(edgex/v3/<service>/), its common configuration under
     C(edgex/v3/core-common-config-bootstrapper/<all-services|app-services|device-services>/); EdgeX 4.x in
     core-keeper (or Consul) under C(edgex/v4/), laid out as 3.x.
-  - O(settings) is a nested mapping flattened to one key per leaf (C(Writable: {LogLevel: DEBUG}) is the key
+  - O(settings) is a nested mapping flattened to one key per leaf (C(LogLevel) in C(Writable) is the key
     C(Writable/LogLevel)), every value stored as EdgeX stores it (booleans C(true)/C(false), numbers in decimal,
     lists as keys C(0), C(1), ...). Only keys whose stored value differs are written.
   - In Consul every write is a check-and-set on the key's C(ModifyIndex) as read by this task (C(cas=0) for a
     new key), so two writers never silently overwrite each other; a lost race fails the task naming the key,
-    and a re-run converges. core-keeper has no check-and-set: there the last writer wins.
+    and a re-run converges. core-keeper has no check-and-set; there the last writer wins.
   - What the change affects is computed against what runs. EdgeX services apply their C(Writable) section
     live and read everything else only at start. For each instance the change applies to (the named service,
     or every service that reads the named common section, on O(node)), the configuration a restart would
-    give it (its layers merged: C(all-services), its type's section, its own configuration) is compared with
+    give it (its layers merged, C(all-services), its type's section, then its own configuration) is compared with
     the effective configuration it reports (C(GET /api/v3/config), C(/api/v2/config) for 2.x). Keys outside
     C(Writable) that differ put it in RV(restart_required); a service whose own configuration overrides the
     common key is not affected. Because it compares with what runs, a re-run (after a failed restart, or on
@@ -91,7 +91,7 @@ options:
   check_running:
     description:
       - Ask each instance the change applies to for its effective configuration. Without it nothing is
-        compared: an instance counts as running, and needs a restart when this run changes a key outside
+        compared; an instance counts as running, and needs a restart when this run changes a key outside
         C(Writable) of what it reads; RV(in_sync) is then null.
     type: bool
     default: true
@@ -190,7 +190,7 @@ restart_required:
   description:
     - The services (on O(node)) that must restart to run with the stored configuration, in dependency order
       (start order). Empty when nothing outside C(Writable) differs from what they run.
-    - A service that is not registered (stopped) is never listed: it reads the configuration when it starts.
+    - A service that is not registered (stopped) is never listed, as it reads the configuration when it starts.
   returned: always
   type: list
   elements: str
@@ -273,13 +273,9 @@ class ConfigModule(GatewayModule):
     positive = ("probe_timeout",)
 
     def run(self):
-        params = self.params
-        nodes = [params["node"]] if params["node"] else None
-        select = (lambda: self.select(nodes)) if params["check_running"] else None
-        run = open_run(self.registry(), params["name"], select, params["release"], params["probe_timeout"],
-                       self.check_mode)
+        run = open_run(self.registry(), self.params, self.select, self.check_mode)
         try:
-            result = run.change(params["settings"], params["state"])
+            result = run.change(self.params["settings"], self.params["state"])
         except ConflictError as exc:
             raise TaskFailed(str(exc), changed=bool(exc.written), changes=[c.to_dict() for c in exc.written])
         for warning in run.warnings:

@@ -154,10 +154,7 @@ class ConfigInfoModule(GatewayModule):
     positive = ("probe_timeout",)
 
     def run(self):
-        params = self.params
-        nodes = [params["node"]] if params["node"] else None
-        select = (lambda: self.select(nodes)) if params["check_running"] else None
-        run = open_run(self.registry(), params["name"], select, params["release"], params["probe_timeout"])
+        run = open_run(self.registry(), self.params, self.select)
         return dict(changed=False, configurations=run.read())
 
 

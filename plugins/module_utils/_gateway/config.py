@@ -708,13 +708,18 @@ def side_by_side(instance, expected, running):
             "running": unflatten(running) if running is not None else None, "differences": differences}
 
 
-def open_run(registry, names, select, release="auto", timeout=3.0, check_mode=False):
-    """A ConfigRun on ``registry`` (the provider, None for registry_type none). Authentication
-    failures of the key/value store say what the token needs; they never fall back."""
+def open_run(registry, params, select, check_mode=False):
+    """The ConfigRun of an edgex_config or edgex_config_info task: ``registry`` is its provider (None
+    for registry_type none), ``params`` its options (name, node, release, check_running,
+    probe_timeout), ``select(nodes)`` its Selection of nodes. Authentication failures of the
+    key/value store say what the token needs; they never fall back to the manifest."""
     if registry is None or registry.type not in DETECTION_ORDER:
         raise ConfigError("registry_type %s has no configuration store: EdgeX keeps its configuration in Consul "
                           "(2.x, 3.x) or core-keeper (4.x)" % ("none" if registry is None else registry.type))
-    return ConfigRun(_TokenHint(registry), names, select, release, timeout, check_mode=check_mode)
+    nodes = [params["node"]] if params.get("node") else None
+    selection = (lambda: select(nodes)) if params.get("check_running", True) else None
+    return ConfigRun(_TokenHint(registry), params["name"], selection, params.get("release", "auto"),
+                     params.get("probe_timeout", 3.0), check_mode=check_mode)
 
 
 class _TokenHint(object):

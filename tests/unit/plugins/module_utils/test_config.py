@@ -440,4 +440,4 @@ def test_info_puts_stored_and_running_side_by_side(monkeypatch):
 
 def test_registry_types_without_a_store_are_refused():
     with pytest.raises(ConfigError, match="registry_type none has no configuration store"):
-        config.open_run(None, ["core-data"], None)
+        config.open_run(None, {"name": ["core-data"]}, None)
