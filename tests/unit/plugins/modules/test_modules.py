@@ -17,6 +17,7 @@ from ansible_collections.edgex.sysmgmt.plugins.modules import (
     edgex_service,
 )
 
+
 def manifest(tmp_path, services=None):
     path = tmp_path / "manifest.yml"
     services = services if services is not None else {
