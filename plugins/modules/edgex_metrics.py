@@ -16,8 +16,11 @@ description:
     and the container's inspect); systemd units from C(systemctl show) (C(CPUUsageNSec), C(MemoryCurrent),
     C(MemoryMax), C(NRestarts), C(ActiveEnterTimestamp)); snap apps through their systemd units
     (C(snap.<snap>.<app>.service)).
-  - CPU % needs two readings. Every service is read once, all at the same time; after one O(interval) for all
-    of them the running ones are read again, all at the same time. A gateway costs about one O(interval).
+  - CPU % needs two readings. Every service is read once, all at the same time; one O(interval) after that
+    round started, the running ones are read again, all at the same time. CPU % is over the time that really
+    passed between a service's two readings. A gateway costs about one O(interval) plus one read, whatever the
+    number of services; the Docker engine hands out a one-shot reading at its next collection (once a second),
+    so there a pass takes about two seconds.
   - EdgeX 3.x and 4.x services have no metrics endpoint of their own (2.x had C(/api/v2/metrics)), so these
     numbers come from the engine or from systemd, for every release alike.
   - Never changes anything.
@@ -52,7 +55,8 @@ options:
     type: str
     required: true
   interval:
-    description: Seconds between the two readings CPU % is computed from (the same interval for every service).
+    description: Seconds from the start of the first round of readings to the start of the second (the same for
+      every service); CPU % is computed from the two.
     type: float
     default: 1.0
   max_workers:

@@ -5,9 +5,10 @@
 
 Every service is read through its executor (``stats(target)``: the engine's one-shot stats for
 docker and compose, ``systemctl show`` for systemd units and snap apps). CPU % needs two readings:
-every service is read once, all at the same time, then, after one ``interval`` for all of them,
-the running ones are read again, all at the same time. So a gateway costs one interval plus two
-rounds of reads, whatever the number of services.
+every service is read once, all at the same time, then, one ``interval`` after the first round
+started, the running ones are read again, all at the same time. So a gateway costs about one
+interval plus one read, whatever the number of services (on the Docker engine a one-shot read
+waits for the engine's next collection, once a second: there about two seconds in all).
 """
 
 from __future__ import annotations
@@ -100,8 +101,13 @@ def _metrics(service, first, second):
     return result
 
 
-def collect(services, executors, interval=1.0, max_workers=32, sleep=time.sleep):
-    """ServiceMetrics of ``services`` (ServiceRecords, in their order), read through ``executors``."""
+def collect(services, executors, interval=1.0, max_workers=32, sleep=time.sleep, clock=time.monotonic):
+    """ServiceMetrics of ``services`` (ServiceRecords, in their order), read through ``executors``.
+
+    The second round starts ``interval`` seconds after the first one started (at once when the
+    first took longer: the Docker engine hands a one-shot reading out at its next collection, up
+    to a second later). Each reading carries its own clock, so CPU % is over the time that really
+    passed between a service's two readings."""
     services = list(services)
     if not services:
         return []
@@ -112,12 +118,13 @@ def collect(services, executors, interval=1.0, max_workers=32, sleep=time.sleep)
             pass  # said per service by _reading
     workers = max(1, min(max_workers, len(services)))
     with ThreadPoolExecutor(max_workers=workers) as pool:
+        started = clock()
         first = list(pool.map(lambda s: _reading(s, executors), services))
         again = [i for i, (_e, _t, reading, _err) in enumerate(first)
                  if reading is not None and reading["state"] == "running" and reading.get("cpu_ns") is not None]
         second = {}
         if again:
-            sleep(interval)
+            sleep(max(0.0, interval - (clock() - started)))
             second = dict(zip(again, pool.map(lambda i: _reading(services[i], executors), again)))
     return [_metrics(service, first[index], second.get(index)) for index, service in enumerate(services)]
 

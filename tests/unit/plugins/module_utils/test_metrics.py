@@ -233,8 +233,9 @@ def test_one_pass_reads_every_service_twice_at_once_with_one_interval_for_all():
     services = [service("core-data", "edgex-core-data"), service("core-metadata", "edgex-core-metadata"),
                 service("support-scheduler", "edgex-support-scheduler"), service("device-rest", "edgex-device-rest"),
                 service("app-rules-engine", "edgex-app-rules-engine")]
-    slept = []
-    results = collect(services, Executors(docker=executor), interval=0.5, sleep=slept.append)
+    slept, now = [], [100.0]
+    results = collect(services, Executors(docker=executor), interval=0.5, sleep=slept.append,
+                      clock=lambda: now.pop(0) if len(now) > 1 else now[0])
     assert slept == [0.5]
     by_name = {r.name: r for r in results}
     assert [r.name for r in results] == [s.name for s in services]
@@ -271,3 +272,13 @@ def test_a_unit_without_cpu_accounting_says_so():
     [result] = collect([service("core-data", "u")], Executors(docker=executor), sleep=lambda s: None)
     assert result.state == "running" and result.cpu_percent is None and result.memory_used == 1000
     assert "reports no CPU time" in result.reason
+
+
+def test_the_second_round_starts_one_interval_after_the_first_started():
+    """A first round that took 0.3 s leaves 0.7 s of a 1 s interval; one that took longer, none."""
+    for took, pause in ((0.3, 0.7), (1.4, 0.0)):
+        executor = ScriptedExecutor({"u": [reading(cpu_ns=0, clock=0), reading(cpu_ns=1, clock=10)]}, delay=0)
+        times, slept = [50.0, 50.0 + took], []
+        collect([service("core-data", "u")], Executors(docker=executor), interval=1.0, sleep=slept.append,
+                clock=lambda: times.pop(0))
+        assert slept == [pytest.approx(pause)]

@@ -49,6 +49,10 @@ def test_every_module_takes_the_same_registry_options(module_class):
     (edgex_reap, {"node": "gw1", "critical_for": -1}, "critical_for must be >= 0, not -1.0"),
     (edgex_remediate, {"node": "gw1", "grace": -1, "window": 0},
      "grace and backoff must be >= 0; window must be > 0"),
+    (edgex_metrics, {"node": "gw1", "interval": 0, "max_workers": 0},
+     "interval must be > 0, not 0.0; max_workers must be > 0, not 0"),
+    (edgex_config, {"name": ["core-data"], "settings": {"Writable": {"LogLevel": "DEBUG"}}, "probe_timeout": 0},
+     "probe_timeout must be > 0, not 0.0"),
 ])
 def test_out_of_range_values_fail_before_anything_runs(run_module, module, args, message, monkeypatch):
     def no_registry(*_args, **_kwargs):
@@ -155,3 +159,24 @@ def test_registry_options_are_checked_before_anything_runs(run_module, args, mes
     result = run_module(edgex_health.main, args)
     assert result["failed"] is True and result["msg"].startswith(message)
     assert "S#" not in result["msg"]
+
+
+@pytest.mark.parametrize("module, args", [
+    (edgex_config, {"settings": {"Writable": {"LogLevel": "DEBUG"}}}),
+    (edgex_config_info, {}),
+])
+@pytest.mark.parametrize("registry_type", ["none", "manifest"])
+def test_configuration_needs_a_registry_with_a_store(run_module, tmp_path, module, args, registry_type):
+    result = run_module(module.main, dict(args, name=["core-data"], registry_type=registry_type,
+                                          manifest_path=manifest(tmp_path)), check_mode=True)
+    assert result["failed"] is True
+    assert result["msg"] == ("registry_type %s has no configuration store: EdgeX keeps its configuration in Consul "
+                             "(2.x, 3.x) or core-keeper (4.x)" % registry_type)
+
+
+def test_metrics_of_unknown_names_fail_with_the_shared_message(run_module, tmp_path):
+    result = run_module(edgex_metrics.main, {"name": ["core-dta"], "node": "gw1", "registry_type": "none",
+                                             "manifest_path": manifest(tmp_path)})
+    assert result["failed"] is True
+    assert result["msg"] == "unknown service core-dta on node gw1 in the manifest registry; known there: core-data"
+
