@@ -44,6 +44,8 @@ engine: deps
 
 image: engine venv
 	$(PY) tests/testbed/testbed.py image
+	$(PY) tests/testbed/images.py systemd >/dev/null
+	$(PY) tests/testbed/images.py compose-gateway >/dev/null
 
 testbed-up: venv collection-link image
 	$(PY) tests/testbed/testbed.py up

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# make demo: the main job on the local test-bed (two gateways of EdgeX stand-ins + Consul emulator).
+# make demo: the main job on the local test-bed (two gateways of EdgeX stand-ins + Consul emulator,
+# and a third run by systemd as PID 1).
 # Each step prints what it shows; the test-bed stays up at the end for you to explore.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -7,6 +8,9 @@ PY=.venv/bin/python
 export ANSIBLE_COLLECTIONS_PATH="$PWD/.collections"
 export ANSIBLE_PYTHON_INTERPRETER="$PWD/$PY"
 export ANSIBLE_NOCOLOR=1
+# An inventory source that cannot be used fails the run instead of leaving it an empty inventory
+# (inventories/ansible.cfg says the same for your own runs).
+export ANSIBLE_INVENTORY_UNPARSED_FAILED=true ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED=true
 STATE=testbed-state
 INVENTORY=inventories/consul/edgex.edgex.yml
 
@@ -53,7 +57,7 @@ consul_fault null
 trap - EXIT
 
 step "6. Stop core-data on gw1 (playbooks/stop.yml): EdgeX deregisters it on the way down"
-"${PLAY[@]}" playbooks/stop.yml -l gw1 -e '{"edgex_services": ["core-data"]}'
+"${PLAY[@]}" playbooks/stop.yml -l gw1 -e '{"edgex_services_names": ["core-data"]}'
 $PY demo/show_registry.py --host 127.0.0.1 --port 8500 | grep -E "^(source|NODE|gw1 )" || true
 
 step "7. Start all on every gateway, in dependency order (playbooks/start.yml): only core-data changes"
@@ -96,9 +100,23 @@ echo "(the health playbook collects the same with -e edgex_health_metrics=true, 
 step "12. Fleet health report again: $REPORT/health.html"
 health_report
 
+step "10. A systemd gateway beside them: systemd as PID 1, the stand-ins as units edgex-<service>.service"
+# Its own network namespace and Consul emulator (a unit too); the modules run inside it.
+SDGW=edgex-demo-sdgw
+$PY tests/testbed/systemd_gateway.py up --name "$SDGW" --node sdgw >/dev/null
+printf 'sdgw ansible_connection=community.docker.docker ansible_host=%s ansible_python_interpreter=/usr/bin/python3\n' \
+  "$SDGW" > "$STATE/systemd-gateway.ini"
+SDPLAY=(.venv/bin/ansible-playbook -i "$STATE/systemd-gateway.ini" -e edgex_hosts=sdgw
+        -e edgex_manifest_path=/etc/edgex/manifest.yml -e edgex_wait_timeout=30)
+"${SDPLAY[@]}" playbooks/start.yml | grep -E 'PLAY RECAP|ok=' || true
+docker exec "$SDGW" systemctl list-units 'edgex-*' --no-pager --no-legend
+"${SDPLAY[@]}" playbooks/health.yml -e edgex_report_dir="$REPORT-systemd" -e edgex_health_check_executor=true \
+  | grep -E '"msg"|PLAY RECAP|ok=' || true
+
 step "Done. The test-bed is still running: explore it with"
 cat <<'TXT'
   .venv/bin/ansible-inventory -i inventories/consul/edgex.edgex.yml --list
   .venv/bin/python tests/testbed/testbed.py status
+  docker exec edgex-demo-sdgw systemctl status 'edgex-*'    # the systemd gateway
 Tear it down with:  make testbed-down
 TXT

@@ -22,6 +22,14 @@ if ! built=$(printf 'FROM %s\nLABEL edgex.testbed=1\nENTRYPOINT []\nCMD ["sleep"
   exit 1
 fi
 
+# The compose gateway (Debian's docker-compose 1.29.2) and the systemd gateway (systemd as PID 1,
+# the stand-ins as units): built by images.py, cached by content hash, tagged for molecule.yml.
+for kind in compose-gateway systemd; do
+  tag=$("$venv/bin/python" tests/testbed/images.py "$kind")
+  name=edgex-molecule-${kind%-gateway}-gateway:latest
+  docker tag "$tag" "$name"
+done
+
 # The gateways run the collection's modules with their own python3 (Debian's 3.11) and this
 # venv's libraries (docker, requests, python-consul2, PyYAML), mounted read-only.
 EDGEX_MOLECULE_SITE_PACKAGES=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')

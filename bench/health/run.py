@@ -12,6 +12,16 @@ services, registry_type none) and measures, side by side:
   f  noop_ping      ansible.builtin.ping in the same play shape (informational: ansible's fixed cost)
 
 Both must see the same fleet: 10 hung endpoints unhealthy / failed, the rest healthy / ok.
+
+--unresolvable N (the variant of issue 10): N further endpoints are registered under host names
+(as EdgeX in Docker registers container names) that do not resolve. The whole bench then runs in
+a network and mount namespace of its own (unshare; needs root): loopback only, /etc/resolv.conf
+bind-mounted to name a stub DNS server on 127.0.0.1 (bench/health/stub_dns.py), so no lookup can
+leave the machine. --unresolvable-answer hang (default): the stub never answers those names, as a
+DNS server that is down (glibc waits 5 s, twice); edgex_health must fail them within T ("cannot
+resolve <name> within Ts"), the uri loop fails them after glibc's own wait. nxdomain: the stub
+says they do not exist; edgex_health maps them to the node's address (127.0.0.1) and the port
+they publish, and finds them healthy; the uri loop fails them.
 Wall time is the ansible-playbook process; the task time is the task's own duration from the
 ansible.posix.json callback. Medians of --repeat runs. Targets:
   a task <= 1.2 x T + 1 s              (the module costs about one probe timeout, not one per hung service)
@@ -29,6 +39,7 @@ not measure (endpoints did not start, a variant failed or saw a different fleet)
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -43,6 +54,10 @@ from bench.common import (BenchError, bench_parser, clean_out, finish, playbook_
 from tests.testbed.fixtures_consul import free_port, wait_listening  # noqa: E402
 
 HELPER = os.path.join(HERE, "endpoints.py")
+# Set in the bench process that runs inside its own network namespace (see run_in_namespace).
+NAMESPACE_ENV = "EDGEX_BENCH_OWN_NETNS"
+# glibc's defaults, written out: the uri loop waits this long (5 s x 2) per unanswered name.
+RESOLV_CONF = "nameserver 127.0.0.1\noptions timeout:5 attempts:2\n"
 # the services of one gateway; the fleet is gateways x these
 SERVICE_NAMES = ("core-metadata", "core-data", "core-command", "support-notifications", "support-scheduler",
                  "device-virtual", "device-rest", "device-modbus", "app-rules-engine", "app-external-mqtt-trigger")
@@ -58,13 +73,34 @@ def parse_args(argv=None):
     parser.add_argument("--hang-every", type=int, default=10,
                         help="every Nth endpoint hangs (default 10: 10 of 100); 0 for none")
     parser.add_argument("--timeout", type=float, default=2.0, help="T: probe_timeout / uri timeout (default 2)")
+    parser.add_argument("--unresolvable", type=int, default=0,
+                        help="N more endpoints registered under host names that do not resolve (default 0; "
+                             "runs the bench in a network namespace with a stub DNS server: needs root)")
+    parser.add_argument("--unresolvable-answer", choices=("hang", "nxdomain"), default="hang",
+                        help="what the stub DNS server answers for those names (default hang: nothing)")
     parser.add_argument("--server", choices=("helper", "standin"), default="helper",
                         help="helper: one process serves every endpoint (default); standin: one "
                              "edgex_standin.py process per endpoint")
     args = parser.parse_args(argv)
     if args.endpoints < 1 or args.repeat < 1 or args.timeout <= 0 or args.hang_every < 0:
         parser.error("--endpoints and --repeat must be >= 1, --timeout > 0, --hang-every >= 0")
+    hung = sum(1 for index in range(args.endpoints) if is_hung(args, index))
+    if not 0 <= args.unresolvable <= args.endpoints - hung:
+        parser.error("--unresolvable must be between 0 and the endpoints that do not hang (%d)" % (args.endpoints - hung))
     return args
+
+
+def is_hung(args, index):
+    return bool(args.hang_every) and index % args.hang_every == args.hang_every - 1
+
+
+def unresolvable_indexes(args):
+    """Which endpoints get a host name that does not resolve: spread evenly over those that do not hang."""
+    if not args.unresolvable:
+        return set()
+    candidates = [index for index in range(args.endpoints) if not is_hung(args, index)]
+    step = len(candidates) // args.unresolvable
+    return set(candidates[step // 2::step][:args.unresolvable])
 
 
 def memory_kb(pids):
@@ -91,11 +127,15 @@ class Fleet(object):
         self.args = args
         self.work = work
         self.entries = []
+        unresolvable = unresolvable_indexes(args)
         for index in range(args.endpoints):
+            node = "benchgw%02d" % (index // len(SERVICE_NAMES) + 1)
+            service = SERVICE_NAMES[index % len(SERVICE_NAMES)]
             self.entries.append({
-                "node": "benchgw%02d" % (index // len(SERVICE_NAMES) + 1),
-                "service": SERVICE_NAMES[index % len(SERVICE_NAMES)],
-                "hang": bool(args.hang_every) and index % args.hang_every == args.hang_every - 1,
+                "node": node, "service": service, "hang": is_hung(args, index),
+                # as EdgeX in Docker registers it: a container's host name, resolvable only in its network
+                "address": "%s-edgex-%s" % (node, service) if index in unresolvable else "127.0.0.1",
+                "unresolvable": index in unresolvable,
             })
         self.helper = None
         self.standins = []
@@ -145,7 +185,15 @@ class Fleet(object):
             standin.stop()
 
     def urls(self):
-        return ["http://127.0.0.1:%d/api/v3/ping" % e["port"] for e in self.entries]
+        return ["http://%s:%d/api/v3/ping" % (e["address"], e["port"]) for e in self.entries]
+
+    def expected_bad(self, variant):
+        """How many endpoints ``variant`` must find not ok: the hung ones, and those whose names do
+        not resolve, except for edgex_health when the stub says NXDOMAIN (it maps them)."""
+        unresolvable = sum(e["unresolvable"] for e in self.entries)
+        if variant == "edgex_health" and self.args.unresolvable_answer == "nxdomain":
+            unresolvable = 0
+        return sum(e["hang"] for e in self.entries) + unresolvable
 
     def manifest(self):
         hosts = {}
@@ -153,7 +201,7 @@ class Fleet(object):
             host = hosts.setdefault(entry["node"], {"address": "127.0.0.1", "services": {}})
             host["services"][entry["service"]] = {
                 "executor": "docker", "target": "%s-edgex-%s" % (entry["node"], entry["service"]),
-                "address": "127.0.0.1", "port": entry["port"], "health": "/api/v3/ping", "depends_on": [],
+                "address": entry["address"], "port": entry["port"], "health": "/api/v3/ping", "depends_on": [],
                 "tags": [], "meta": {}}
         return {"version": 1, "generated_from": "manual", "hosts": hosts}
 
@@ -205,7 +253,7 @@ class Bench(object):
     def measure(self, name, label, fleet):
         wall, seconds, result = self.play(name, label)
         run = {"wall": round(wall, 3), "task_seconds": round(seconds, 3)}
-        expected_bad = sum(1 for e in fleet.entries if e["hang"])
+        expected_bad = fleet.expected_bad(name)
         total = len(fleet.entries)
         if name == "edgex_health":
             summary = result.get("summary") or {}
@@ -234,15 +282,22 @@ class Bench(object):
         with work_dir("health") as self.work:
             self.env = playbook_env(self.work)
             fleet = Fleet(args, self.work)
+            self.dns = None
             try:
+                if args.unresolvable:
+                    self.dns = own_name_resolution(self.work, fleet)
                 fleet.start()
-                print("%d endpoints (%d hang) on 127.0.0.1 from %d %s process(es): up in %.2fs, %.1f MB PSS"
-                      % (len(fleet.entries), sum(e["hang"] for e in fleet.entries), fleet.processes, args.server,
-                         fleet.setup_seconds, fleet.memory_kb / 1024.0), flush=True)
+                print("%d endpoints (%d hang, %d under names that do not resolve: %s) on 127.0.0.1 from %d %s "
+                      "process(es): up in %.2fs, %.1f MB PSS"
+                      % (len(fleet.entries), sum(e["hang"] for e in fleet.entries),
+                         sum(e["unresolvable"] for e in fleet.entries), args.unresolvable_answer, fleet.processes,
+                         args.server, fleet.setup_seconds, fleet.memory_kb / 1024.0), flush=True)
                 self.write_files(fleet)
                 return self._run(fleet)
             finally:
                 fleet.stop()
+                if self.dns is not None:
+                    self.dns.stop()
 
     def _run(self, fleet):
         args = self.args
@@ -262,9 +317,19 @@ class Bench(object):
             {"name": "a edgex_health >= %.0fx faster than b uri loop (b wall / a wall)" % SPEEDUP_TARGET,
              "value": round(speedup, 2), "limit": ">= %.1f" % SPEEDUP_TARGET, "pass": speedup >= SPEEDUP_TARGET},
         ]
+        if args.unresolvable:
+            # issue 10's wall target, less what any one-task play costs before the task runs
+            module_wall = summary["edgex_health"]["wall_median"] - summary["noop_ping"]["wall_median"]
+            targets.append({"name": "a edgex_health wall - f noop_ping wall <= %.1f x T + %.0f s"
+                                    % (MODULE_FACTOR, MODULE_SLACK),
+                            "value": round(module_wall, 3), "limit": "<= %.2f" % module_limit,
+                            "pass": module_wall <= module_limit})
         report = dict(report_header("health"), **{
             "params": {"endpoints": args.endpoints, "hung": sum(e["hang"] for e in fleet.entries),
+                       "unresolvable": sum(e["unresolvable"] for e in fleet.entries),
+                       "unresolvable_answer": args.unresolvable_answer if args.unresolvable else None,
                        "timeout": args.timeout, "repeat": args.repeat, "server": args.server},
+            "stub_dns_queries": dict(self.dns.queries) if self.dns is not None else None,
             "fleet": {"processes": fleet.processes, "setup_seconds": round(fleet.setup_seconds, 3),
                       "pss_mb": round(fleet.memory_kb / 1024.0, 1),
                       "gateways": len({e["node"] for e in fleet.entries})},
@@ -280,7 +345,8 @@ def print_table(report):
     a = variants["edgex_health"]
     p = report["params"]
     print()
-    print("health bench: %(endpoints)d endpoints (%(hung)d hang), T = %(timeout)ss, median of %(repeat)d run(s)" % p)
+    print("health bench: %(endpoints)d endpoints (%(hung)d hang, %(unresolvable)d under names that do not resolve), "
+          "T = %(timeout)ss, median of %(repeat)d run(s)" % p)
     print("%-2s %-14s %8s %8s %11s %11s %8s" % ("", "variant", "wall s", "task s", "wall ratio", "task ratio",
                                                  "ok/bad"))
     for name, letter in VARIANTS:
@@ -295,8 +361,41 @@ def print_table(report):
     print_targets(report["targets"])
 
 
+def own_name_resolution(work, fleet):
+    """Inside the bench's own network namespace: loopback up, /etc/resolv.conf (in this mount
+    namespace only) naming a stub DNS server on 127.0.0.1 that never answers the fleet's
+    unresolvable names (--unresolvable-answer hang) and says NXDOMAIN to everything else."""
+    from bench.health.stub_dns import StubDNS
+
+    if os.environ.get(NAMESPACE_ENV) != "1" or [name for _index, name in socket.if_nameindex() if name != "lo"]:
+        raise BenchError("refusing to change name resolution outside the bench's own network namespace")
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    hang = [e["address"] for e in fleet.entries if e["unresolvable"]] if fleet.args.unresolvable_answer == "hang" else []
+    dns = StubDNS(hang=hang).start()
+    resolv = os.path.join(work, "resolv.conf")
+    with open(resolv, "w") as handle:
+        handle.write(RESOLV_CONF)
+    subprocess.run(["mount", "--bind", resolv, "/etc/resolv.conf"], check=True)
+    return dns
+
+
+def run_in_namespace(argv):
+    """This bench again, in a new network and mount namespace (loopback only): nothing it resolves
+    or connects to can leave the machine, and its /etc/resolv.conf is its own."""
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        print("bench/health --unresolvable needs root and unshare(1) for a network namespace of its own",
+              file=sys.stderr)
+        return 2
+    command = ["unshare", "--net", "--mount", "--", sys.executable, os.path.abspath(__file__)]
+    return subprocess.call(command + list(sys.argv[1:] if argv is None else argv),
+                           env=dict(os.environ, **{NAMESPACE_ENV: "1"}))
+
+
 def main(argv=None):
-    return run_bench(Bench, parse_args(argv))
+    args = parse_args(argv)
+    if args.unresolvable and os.environ.get(NAMESPACE_ENV) != "1":
+        return run_in_namespace(argv)
+    return run_bench(Bench, args)
 
 
 if __name__ == "__main__":

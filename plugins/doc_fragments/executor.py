@@ -17,7 +17,12 @@ options:
     choices: [docker, compose, systemd, snap]
     default: docker
   docker_host:
-    description: Docker daemon URL for the docker executor. Defaults to E(DOCKER_HOST), else the local socket.
+    description:
+      - Docker daemon URL for the docker executor. Defaults to E(DOCKER_HOST), else the local socket.
+      - Every call to the Docker engine has one total deadline, connect and the whole answer included,
+        the module's C(wait_timeout) where it acts on services and waits for them, else its C(probe_timeout)
+        (at least 1 and at most 60 seconds); a stop or restart gets the stop timeout on top, the time
+        the engine itself waits before it kills the container.
     type: str
   project:
     description:

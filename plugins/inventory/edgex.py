@@ -25,7 +25,7 @@ requirements:
   - python-consul2 (or py-consul) for O(registry_type=consul)
   - PyYAML for the manifest
 extends_documentation_fragment:
-  - edgex.sysmgmt.registry
+  - edgex.sysmgmt.registry.plugins
   - constructed
   - inventory_cache
 options:
@@ -38,6 +38,7 @@ options:
     description:
       - Consul datacenters to read, each as its own source with its own fallback.
       - Defaults to O(datacenter) (or the agent's own datacenter).
+      - Ignored, with a warning, when O(sources) is set.
     type: list
     elements: str
     default: []
@@ -46,12 +47,18 @@ options:
       - Several registries at once. Each item overrides any of O(registry_type), O(host), O(port),
         O(scheme), O(datacenter), O(token), O(validate_certs), O(ca_path), O(client_cert),
         O(client_key) and O(timeout) for one source; the top-level options are the defaults.
+      - Each item is checked with the same types and choices as the top-level options; an unknown
+        option or a wrong type is an error naming the item. Relative paths are relative to the
+        directory of the inventory file.
       - When set, O(datacenters) is ignored.
     type: list
     elements: dict
     default: []
   group_prefix:
-    description: Prefix of every group this plugin makes.
+    description:
+      - Prefix of every group this plugin makes.
+      - A service key that already starts with the prefix is not prefixed again (the service
+        C(edgex-redis) is in group C(edgex_redis), not C(edgex_edgex_redis)).
     type: str
     default: edgex
 """
@@ -77,80 +84,47 @@ cache_plugin: ansible.builtin.jsonfile
 cache_connection: /tmp/edgex-inventory
 cache_timeout: 300
 
-# static.edgex.yml: no registry at all
+# static.edgex.yml: no registry at all; a relative path is relative to this file's directory
 plugin: edgex.sysmgmt.edgex
 registry_type: none
-manifest_path: inventories/manifest/manifest.yml
+manifest_path: manifest.yml
 """
 
 import re
 
 from ansible.errors import AnsibleParserError
-from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 from ansible.utils.display import Display
 from ansible.utils.unsafe_proxy import wrap_var as make_unsafe
 
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._errors import EdgeXError, RegistryAuthError
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._names import group_safe
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.settings import resolve_registry_settings
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.discover import discover
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.settings import registry_label
+from ansible_collections.edgex.sysmgmt.plugins.plugin_utils.inventory import EdgeXInventoryBase, prefixed_group
 
 display = Display()
 
-REGISTRY_OPTIONS = ("registry_type", "host", "port", "scheme", "datacenter", "token", "validate_certs",
-                    "ca_path", "client_cert", "client_key", "timeout", "manifest_path", "fallback_on_auth_error")
-SOURCE_OPTIONS = frozenset(REGISTRY_OPTIONS) - {"manifest_path", "fallback_on_auth_error"}
 # Inventory host names from a registry: refuse anything that could be mistaken for a pattern.
 HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$")
 
 
-class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
+class InventoryModule(EdgeXInventoryBase):
     NAME = "edgex.sysmgmt.edgex"
-
-    def verify_file(self, path):
-        return super(InventoryModule, self).verify_file(path) and path.endswith((".edgex.yml", ".edgex.yaml"))
 
     def parse(self, inventory, loader, path, cache=True):
         super(InventoryModule, self).parse(inventory, loader, path, cache=cache)
-        self._read_config_data(path)
-        cache_key = self.get_cache_key(path)
-        use_cache = self.get_option("cache") and cache
-        results = None
-        if use_cache:
-            try:
-                results = self._cache[cache_key]
-            except KeyError:
-                results = None
-        if results is None:
+        hit, results = self.get_cached_result(path, cache)
+        if not hit:
+            # Discovery dicts hold no token: settings never reach the cache.
             results = self._read_sources()
-            if self.get_option("cache"):
-                # Discovery dicts hold no token: settings never reach the cache.
-                self._cache[cache_key] = results
+            self.update_cached_result(path, cache, results)
         self._populate(results)
 
     # -- reading -------------------------------------------------------------------
-    def _sources(self):
-        base = {name: self.get_option(name) for name in REGISTRY_OPTIONS}
-        sources = self.get_option("sources") or []
-        if sources:
-            out = []
-            for index, source in enumerate(sources):
-                unknown = set(source) - SOURCE_OPTIONS
-                if unknown:
-                    raise AnsibleParserError("sources[%d] has unknown option(s) %s (allowed: %s)"
-                                             % (index, ", ".join(sorted(unknown)), ", ".join(sorted(SOURCE_OPTIONS))))
-                out.append(dict(base, **source))
-            return out
-        datacenters = self.get_option("datacenters") or []
-        if datacenters:
-            return [dict(base, datacenter=dc) for dc in datacenters]
-        return [base]
-
     def _read_sources(self):
         results, failures = [], []
-        for source in self._sources():
-            settings = resolve_registry_settings(source)
-            label = _label(settings)
+        for settings in self.registry_settings():
+            label = registry_label(settings)
             try:
                 discovery = discover(settings)
             except RegistryAuthError as exc:
@@ -178,6 +152,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         strict = self.get_option("strict")
         top = self.inventory.add_group(group_safe(prefix))
         # Live registries first: a host a registry knows wins over its manifest copy.
+        made_by = {}
         for result in sorted(results, key=lambda r: r["source"] == "manifest"):
             services_by_node = {}
             for service in result["services"]:
@@ -188,8 +163,12 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                     display.warning("EdgeX inventory: skipped node %r from %s: not a usable host name"
                                     % (name, result["registry"]))
                     continue
-                if name in self.inventory.hosts:
+                if name in made_by:
+                    if result["source"] != "manifest":  # two live sources, one host: never a silent drop
+                        display.warning("EdgeX inventory: node %s from %s is also in %s; kept the first (give "
+                                        "each core-keeper source its node)" % (name, result["registry"], made_by[name]))
                     continue
+                made_by[name] = result["registry"]
                 self._add_host(top, prefix, name, node, services_by_node.get(name, []), result)
                 hostvars = self.inventory.get_host(name).get_vars()
                 self._set_composite_vars(self.get_option("compose"), hostvars, name, strict=strict)
@@ -224,20 +203,13 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         if node["datacenter"]:
             groups.append("%s_dc_%s" % (prefix, node["datacenter"]))
         for service in services:
-            groups.append("%s_%s" % (prefix, service["name"]))
-            groups.append("%s_%s_%s" % (prefix, service["name"], service["status"]))
+            service_group = prefixed_group(prefix, service["name"])
+            groups.append(service_group)
+            groups.append("%s_%s" % (service_group, service["status"]))
             groups.extend("%s_tag_%s" % (prefix, tag) for tag in service["tags"])
         for group in groups:
             group = self.inventory.add_group(group_safe(group))
             self.inventory.add_child(group, name)
-
-
-def _label(settings):
-    """Where a source points, for messages: never includes the token."""
-    if settings["registry_type"] in ("manifest", "none"):
-        return "%s:%s" % (settings["registry_type"], settings.get("manifest_path"))
-    label = "%s://%s:%s" % (settings["registry_type"], settings["host"], settings["port"])
-    return label + ("/" + settings["datacenter"] if settings.get("datacenter") else "")
 
 
 def _keep_datacenter(discovery, datacenter):

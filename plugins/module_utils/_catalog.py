@@ -93,3 +93,37 @@ def default_health_path(service_key):
 def default_port(service_key):
     known = KNOWN_SERVICES.get(service_key)
     return known.port if known is not None else None
+
+
+# ---- Health probe kinds (the health/probe work; kept apart from the service table above) ----
+# Service keys of EdgeX's own Go services start so (go-mod-core-contracts); an unknown key of this
+# form is an EdgeX API service (device-modbus, app-mqtt-export ...) and answers the EdgeX ping.
+EDGEX_SERVICE_PREFIXES = ("core-", "support-", "device-", "app-")
+# Known infrastructure, probed the cheap way each one offers without credentials.
+INFRASTRUCTURE_PROBES = {
+    "consul": "consul-leader",
+    "redis": "redis-ping",
+    "postgres": "postgres-ssl-request",
+    "mqtt-broker": "mqtt-connect",
+    "vault": "vault-health",
+    "secret-store": "vault-health",  # EdgeX 3.1+ secret store (OpenBao), same API as Vault
+    "openbao": "vault-health",
+}
+POSTGRES_PORT = 5432
+
+
+def infrastructure_probe(service_key, port=None):
+    """The probe kind of a known infrastructure service, else None. ``database`` is Redis in
+    EdgeX 2.x/3.x and PostgreSQL in 4.x: its port tells which."""
+    if service_key == "database":
+        return "postgres-ssl-request" if port == POSTGRES_PORT else "redis-ping"
+    return INFRASTRUCTURE_PROBES.get(service_key)
+
+
+def is_edgex_api_service(service_key):
+    """Does the service answer the EdgeX common API (ping)? Known ones as the table says; unknown
+    ones when their key has the form of an EdgeX service key."""
+    known = KNOWN_SERVICES.get(service_key)
+    if known is not None:
+        return known.api
+    return service_key.startswith(EDGEX_SERVICE_PREFIXES)

@@ -22,12 +22,15 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ._catalog import EXECUTORS
 from ._errors import EdgeXError, RegistryAuthError
+from ._executors.docker import DEFAULT_API_TIMEOUT
 from ._executors.factory import Executors
 from ._gateway.select import Selection
 from ._registry.discover import discover, manifest_for, open_registry
 from ._registry.settings import SettingsError, registry_argument_spec, resolve_registry_settings
 
 REGISTRY_OPTION_NAMES = tuple(registry_argument_spec())
+# A Docker engine call never gets less than this, whatever the option it is derived from says.
+MIN_ENGINE_TIMEOUT = 1.0
 
 
 def executor_argument_spec():
@@ -73,6 +76,9 @@ class GatewayModule(object):
     positive = ()
     non_negative = ()
     module_kwargs = {}
+    # The option that bounds each Docker engine call: a module that waits wait_timeout for a
+    # service waits no longer for the engine; one that only probes, probe_timeout.
+    engine_timeout_option = "probe_timeout"
 
     @classmethod
     def argument_spec(cls):
@@ -103,7 +109,7 @@ class GatewayModule(object):
         expected failures turned into fail_json."""
         problems = self.range_problems()
         try:
-            self._settings = resolve_registry_settings({name: self.params.get(name) for name in REGISTRY_OPTION_NAMES})
+            self._settings = self._resolve_settings()
         except SettingsError as exc:
             problems.append(str(exc))
         if problems:
@@ -133,8 +139,17 @@ class GatewayModule(object):
     def settings(self):
         """Registry settings from the params (explicit > CONSUL_* environment > default)."""
         if self._settings is None:
-            self._settings = resolve_registry_settings({name: self.params.get(name) for name in REGISTRY_OPTION_NAMES})
+            self._settings = self._resolve_settings()
         return self._settings
+
+    def _resolve_settings(self):
+        params = {name: self.params.get(name) for name in REGISTRY_OPTION_NAMES}
+        nodes = self.params.get("node")
+        nodes = [nodes] if isinstance(nodes, str) else (nodes or [])
+        if len(nodes) == 1:
+            # core-keeper knows no nodes: the one gateway a task acts on is the one keeper serves.
+            params["node_name"] = nodes[0]
+        return resolve_registry_settings(params)
 
     def registry(self):
         """The configured provider itself, without the manifest fallback (None for registry_type none)."""
@@ -185,11 +200,19 @@ class GatewayModule(object):
         if self._executors is None:
             params = self.params
             self._executors = Executors(params["executor"], {
-                "docker": {"docker_host": params.get("docker_host"), "stop_timeout": params.get("stop_timeout", 10)},
+                "docker": {"docker_host": params.get("docker_host"), "stop_timeout": params.get("stop_timeout", 10),
+                           "api_timeout": self.engine_timeout()},
                 "compose": {"project_directory": params.get("project_directory"), "files": params.get("compose_files")},
                 "systemd": {"scope": params.get("systemd_scope") or "system"},
             }, project=params.get("project"))
         return self._executors
+
+    def engine_timeout(self):
+        """Each Docker engine call's total deadline, from ``engine_timeout_option``."""
+        seconds = self.params.get(self.engine_timeout_option)
+        if seconds is None:
+            return DEFAULT_API_TIMEOUT
+        return min(DEFAULT_API_TIMEOUT, max(MIN_ENGINE_TIMEOUT, seconds))
 
     def requested_names(self):
         """The ``name`` option as service keys, or None for all."""

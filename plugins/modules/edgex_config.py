@@ -35,7 +35,8 @@ description:
 author:
   - edgex.sysmgmt maintainers (@edgex-sysmgmt)
 extends_documentation_fragment:
-  - edgex.sysmgmt.registry
+  - edgex.sysmgmt.registry.modules
+  - edgex.sysmgmt.registry.actiongroup_registry
 attributes:
   check_mode:
     description: Computes the changes, RV(restart_required) and RV(in_sync) without writing; services are

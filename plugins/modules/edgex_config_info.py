@@ -21,7 +21,8 @@ description:
 author:
   - edgex.sysmgmt maintainers (@edgex-sysmgmt)
 extends_documentation_fragment:
-  - edgex.sysmgmt.registry
+  - edgex.sysmgmt.registry.modules
+  - edgex.sysmgmt.registry.actiongroup_registry
 attributes:
   check_mode:
     description: Reads the same; the module never writes.

@@ -12,9 +12,30 @@ version_added: 0.1.0
 description:
   - Finds the EdgeX services in the registry (Consul, core-keeper, or the manifest as fallback),
     probes each one concurrently and gives a verdict per service with the reasons for it.
-  - An EdgeX API service is probed with C(GET /api/v3/ping) (or its manifest health path) and must
-    answer 2xx with EdgeX's ping JSON naming the service. A service without an HTTP API (redis,
-    MQTT broker) gets a TCP connect; Consul itself C(GET /v1/status/leader) on its API port.
+  - "Each service is probed by its kind (RV(services[].probe) says which): an EdgeX API service
+    (a known one, or a key starting with C(core-), C(support-), C(device-) or C(app-)) with
+    C(GET) of its health path (the manifest's C(health), the registry's, else C(/api/v3/ping)),
+    which must answer 2xx with EdgeX's ping JSON naming the service (V(edgex-ping)); another
+    manifest health path with C(GET), 2xx (V(http)); Consul with C(GET /v1/status/leader) naming a
+    leader (V(consul-leader)); Vault or OpenBao (C(vault), C(secret-store)) with
+    C(GET /v1/sys/health), active or standby (V(vault-health)); Redis with the inline command
+    C(PING) answered C(+PONG), or an error asking for a password (V(redis-ping)); PostgreSQL with an
+    SSLRequest answered C(S) or C(N), before any authentication (V(postgres-ssl-request));
+    an MQTT broker with an MQTT 3.1.1 C(CONNECT) answered by a C(CONNACK), one refusing an
+    anonymous client included (V(mqtt-connect)); C(database) is PostgreSQL on port 5432, else Redis.
+    Any other registration gets a TCP connect (V(tcp)) and its registry checks."
+  - "Where a service is probed (the address rule): a registered address that is an IP, or a name
+    that resolves on the host running the module, is probed at the registered port. A name that
+    does not resolve there (EdgeX in Docker registers container names such as C(edgex-core-data),
+    resolvable only inside the compose network) is mapped to the manifest's address for the
+    service when it has one, else to C(127.0.0.1) when the node's address is one of this host's
+    own addresses (the module runs on the gateway, where edgex-compose publishes ports on
+    127.0.0.1), else to the node's address; the port is then the manifest's C(port) (the port
+    published on the host; a registration's port is the container's), else the registered one.
+    RV(services[].address) is where it was probed, RV(services[].registered_address) where it is
+    registered, RV(services[].mapped) why they differ."
+  - O(probe_timeout) bounds each probe as a whole, name lookups included; a lookup that does not
+    answer in time fails the probe ("cannot resolve <name> within Ns"), and is never waited for longer.
   - V(healthy) the probe succeeded and nothing disagrees; V(degraded) the probe succeeded but a
     registry check (or the node's C(serfHealth)) is warning or critical; V(unhealthy) the probe
     failed; V(unknown) there is neither an address to probe nor registry checks.
@@ -22,7 +43,8 @@ description:
 author:
   - edgex.sysmgmt maintainers (@edgex-sysmgmt)
 extends_documentation_fragment:
-  - edgex.sysmgmt.registry
+  - edgex.sysmgmt.registry.modules
+  - edgex.sysmgmt.registry.actiongroup_registry
   - edgex.sysmgmt.executor
 attributes:
   check_mode:
@@ -54,7 +76,7 @@ options:
     elements: str
   probe_timeout:
     description:
-      - Seconds one service may take to answer its probe, connect and every read included.
+      - Seconds one service may take to answer its probe, name lookups, connect and every read included.
       - Named so because O(timeout) is the registry's timeout.
     type: float
     default: 3.0
@@ -95,7 +117,7 @@ notes:
     but that are not registered (stopped; EdgeX deregisters on a clean stop) are checked too, with
     the reason "not registered in Consul".
   - edgex-compose publishes service ports on C(127.0.0.1) only, so run the module on the gateway
-    itself with O(node) set to it, or where the registered addresses are reachable.
+    itself with O(node) set to it, or where the registered or mapped addresses are reachable.
   - A verdict of V(unknown) never fails the task through O(fail_on), but is not V(healthy) for
     O(wait_for=healthy).
 seealso:
@@ -152,13 +174,25 @@ services:
       type: str
       sample: gw1
     address:
-      description: Address probed.
+      description: Address probed, by the address rule (see the description).
       type: str
       sample: 127.0.0.1
     port:
-      description: Port probed.
+      description: Port probed (for a mapped address, the port published on the host).
       type: int
       sample: 59880
+    registered_address:
+      description: The address the registry holds; null for a service that is not registered.
+      type: str
+      sample: edgex-core-data
+    registered_port:
+      description: The port the registry holds (the container's port); null for a service that is not registered.
+      type: int
+      sample: 59880
+    mapped:
+      description: Why the service was not probed at its registered address; null when it was.
+      type: str
+      sample: edgex-core-data does not resolve here
     verdict:
       description: V(healthy), V(degraded), V(unhealthy) or V(unknown).
       type: str
@@ -169,7 +203,7 @@ services:
       elements: str
       sample: ["ping timed out after 3.0s", "Consul check 'core-data' critical"]
     latency_ms:
-      description: Time to the probe's answer in milliseconds; null when it did not answer.
+      description: Time to the probe's answer in milliseconds (name lookup included); null when it did not answer.
       type: float
       sample: 1.8
     registry_status:
@@ -185,15 +219,18 @@ services:
         when not asked.
       type: str
     probe:
-      description: How it was probed, V(http), V(tcp) or V(none) (nothing to probe; judged by its registry checks).
+      description:
+        - How it was probed (see the description), V(edgex-ping), V(http), V(consul-leader),
+          V(vault-health), V(redis-ping), V(postgres-ssl-request), V(mqtt-connect), V(tcp), or
+          V(none) (no address or port, so judged by its registry checks alone).
       type: str
-      sample: http
+      sample: edgex-ping
     target:
       description: The URL or C(host:port) probed.
       type: str
       sample: http://127.0.0.1:59880/api/v3/ping
     http_status:
-      description: HTTP status of the answer.
+      description: HTTP status of the answer, for the probes over HTTP.
       type: int
       sample: 200
 summary:

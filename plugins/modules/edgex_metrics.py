@@ -27,7 +27,8 @@ description:
 author:
   - edgex.sysmgmt maintainers (@edgex-sysmgmt)
 extends_documentation_fragment:
-  - edgex.sysmgmt.registry
+  - edgex.sysmgmt.registry.modules
+  - edgex.sysmgmt.registry.actiongroup_registry
   - edgex.sysmgmt.executor
 attributes:
   check_mode:
@@ -63,6 +64,12 @@ options:
     description: How many services are read at the same time.
     type: int
     default: 32
+  read_timeout:
+    description:
+      - Seconds one Docker engine call may take, connect included (1 to 60); an engine that does not answer
+        costs each service that long, and its RV(services[].reason) says so.
+    type: float
+    default: 5.0
 notes:
   - Memory used is the container's usage without its inactive page cache, as C(docker stats) shows it; a
     container without a memory limit reports the host's memory as its limit. A unit without C(MemoryMax)
@@ -185,8 +192,10 @@ class MetricsModule(GatewayModule):
         node=dict(type="str", required=True),
         interval=dict(type="float", default=1.0),
         max_workers=dict(type="int", default=32),
+        read_timeout=dict(type="float", default=5.0),
     )
-    positive = ("interval", "max_workers")
+    positive = ("interval", "max_workers", "read_timeout")
+    engine_timeout_option = "read_timeout"
 
     def run(self):
         started = time.monotonic()

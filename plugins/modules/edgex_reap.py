@@ -15,14 +15,22 @@ description:
     registry forever with a critical health check. Consul does not remove it by itself, as that needs
     C(DeregisterCriticalServiceAfter) on the check, which EdgeX's go-mod-registry does not set.
   - This module deregisters the registrations of one registry node (the gateway this task runs on)
-    that have been critical for longer than O(critical_for) seconds and whose executor target is
-    gone (O(require_target=absent)) or not running (O(require_target=not_running)).
+    that the registry itself has reported critical for longer than O(critical_for) seconds and
+    whose executor target is gone (O(require_target=absent)) or not running
+    (O(require_target=not_running)).
+  - "Critical means what the registry says: the registration's own checks are critical (Consul's
+    check, core-keeper's C(DOWN)), or its node's C(serfHealth) is. A registration without checks
+    of its own is as healthy as its node, as Consul has it. Our failing to reach a service never
+    makes it critical: a registration under an address that does not resolve, with no checks, on a
+    node whose C(serfHealth) passes, is kept."
+  - With O(registry_type=manifest) there are no health checks at all, so nothing there is ever
+    critical and nothing is reaped (each registration is kept with the reason "its registry reports
+    no checks for it"); remove a service that is gone with M(edgex.sysmgmt.edgex_manifest)
+    O(edgex.sysmgmt.edgex_manifest#module:state=absent).
   - A registration is never reaped while its executor says the target is running, while anything
-    answers on its address and port (an HTTP answer of any status, or a TCP connect), or when its
+    answers on its address and port (probed as M(edgex.sysmgmt.edgex_health) does, by the same
+    address rule; any answer counts, an HTTP error or a bare TCP connect included), or when its
     executor cannot tell.
-  - A registration is critical when its own registry checks are; the node's C(serfHealth) does not
-    count, as a node that is down is no reason to forget its services. A registration without
-    checks, as in the manifest registry, is critical when nothing answers on its port.
   - Consul does not say since when a check is critical, so the first run that sees it critical
     records the time in the ledger at O(state_path) (the file M(edgex.sysmgmt.edgex_remediate) uses).
     Run the task periodically; a registration is reaped by the first run after O(critical_for).
@@ -31,7 +39,8 @@ description:
 author:
   - edgex.sysmgmt maintainers (@edgex-sysmgmt)
 extends_documentation_fragment:
-  - edgex.sysmgmt.registry
+  - edgex.sysmgmt.registry.modules
+  - edgex.sysmgmt.registry.actiongroup_registry
   - edgex.sysmgmt.executor
 attributes:
   check_mode:
@@ -81,7 +90,7 @@ options:
     type: path
     default: /var/lib/edgex-sysmgmt/remediation.json
   probe_timeout:
-    description: Seconds to wait for an answer on a registration's address and port.
+    description: Seconds to wait for an answer on a registration's address and port, name lookups included.
     type: float
     default: 3.0
 notes:
@@ -135,7 +144,10 @@ reaped:
       type: str
       sample: gw1
     registry_status:
-      description: Status of its own registry checks, V(passing), V(warning), V(critical) or V(unknown).
+      description:
+        - What the registry reports of it, V(passing), V(warning), V(critical) or V(unknown) (no
+          checks of its own nor of its node, as in the manifest registry). V(critical) when its own
+          checks or its node's C(serfHealth) are.
       type: str
       sample: critical
     executor:
@@ -151,7 +163,7 @@ reaped:
       type: str
       sample: absent
     answered:
-      description: Whether anything answered on its address and port.
+      description: Whether anything answered on its address and port (after the address rule of M(edgex.sysmgmt.edgex_health)).
       type: bool
       sample: false
     critical_since:

@@ -26,7 +26,8 @@ description:
 author:
   - edgex.sysmgmt maintainers (@edgex-sysmgmt)
 extends_documentation_fragment:
-  - edgex.sysmgmt.registry
+  - edgex.sysmgmt.registry.modules
+  - edgex.sysmgmt.registry.actiongroup_registry
   - edgex.sysmgmt.executor
 attributes:
   check_mode:
@@ -88,7 +89,9 @@ options:
     type: float
     default: 60
   probe_timeout:
-    description: Seconds one service may take to answer its health probe, connect and every read included.
+    description:
+      - Seconds one service may take to answer its health probe, name lookups, connect and every read
+        included. Services are probed by kind and at the address M(edgex.sysmgmt.edgex_health) describes.
     type: float
     default: 3.0
   stop_timeout:
@@ -245,6 +248,7 @@ from ansible_collections.edgex.sysmgmt.plugins.module_utils._module import Gatew
 
 class RemediateModule(GatewayModule):
     gateway = True
+    engine_timeout_option = "wait_timeout"
     options = dict(grace=dict(type="float", default=60.0), max_restarts=dict(type="int", default=3),
                    window=dict(type="float", default=3600.0), backoff=dict(type="float", default=30.0),
                    state_path=dict(type="path", default=LEDGER_PATH), wait_timeout=dict(type="float", default=60.0),

@@ -33,7 +33,8 @@ description:
 author:
   - edgex.sysmgmt maintainers (@edgex-sysmgmt)
 extends_documentation_fragment:
-  - edgex.sysmgmt.registry
+  - edgex.sysmgmt.registry.modules
+  - edgex.sysmgmt.registry.actiongroup_registry
   - edgex.sysmgmt.executor
 attributes:
   check_mode:
@@ -174,6 +175,7 @@ from ansible_collections.edgex.sysmgmt.plugins.module_utils._module import Gatew
 
 class ServiceModule(GatewayModule):
     gateway = True
+    engine_timeout_option = "wait_timeout"
     options = dict(
         name=dict(type="list", elements="str", required=True, aliases=["services"]),
         state=dict(type="str", required=True, choices=["started", "stopped", "restarted"]),

@@ -15,7 +15,9 @@ def ansible_env(**extra):
     collections = [os.path.join(REPO, ".collections")] + list(filter(None, [os.environ.get("EDGEX_TEST_COLLECTIONS_PATH")]))
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.pathsep.join(collections),
                ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_NOCOLOR="1", ANSIBLE_RETRY_FILES_ENABLED="0",
-               ANSIBLE_PYTHON_INTERPRETER=sys.executable)
+               ANSIBLE_PYTHON_INTERPRETER=sys.executable,
+               # as inventories/ansible.cfg recommends: a source that cannot be used fails the run
+               ANSIBLE_INVENTORY_UNPARSED_FAILED="true", ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED="true")
     env.update(extra)
     return env
 
@@ -47,16 +49,37 @@ class PlayResult(object):
         return self.json["stats"]
 
 
-def run_play(tmp_path, tasks_yaml, inventory="localhost,", extra_args=(), env=None, hosts="localhost",
-             check=False, diff=False, timeout=300):
-    """Write a one-play playbook with ``tasks_yaml`` (a YAML list, already indented by 4) and run it."""
+def start_play(tmp_path, tasks_yaml, inventory="localhost,", extra_args=(), env=None, hosts="localhost",
+               check=False, diff=False, connection="local"):
+    """Write a one-play playbook with ``tasks_yaml`` (a YAML list, already indented by 4) and start
+    it; the caller waits with finish_play(). For tests that act while the play runs.
+    ``connection=None``: the inventory's own (e.g. community.docker.docker for a gateway container)."""
     playbook = tmp_path / "play.yml"
-    playbook.write_text("- hosts: %s\n  gather_facts: false\n  connection: local\n  tasks:\n%s" % (hosts, tasks_yaml))
+    header = "- hosts: %s\n  gather_facts: false\n" % hosts
+    if connection:
+        header += "  connection: %s\n" % connection
+    playbook.write_text("%s  tasks:\n%s" % (header, tasks_yaml))
     argv = [os.path.join(BIN, "ansible-playbook"), "-i", str(inventory), str(playbook)] + list(extra_args)
     if check:
         argv.append("--check")
     if diff:
         argv.append("--diff")
-    completed = subprocess.run(argv, env=ansible_env(**(env or {})), capture_output=True, text=True, timeout=timeout, check=False,
-                               cwd=str(tmp_path))
-    return PlayResult(completed)
+    return subprocess.Popen(argv, env=ansible_env(**(env or {})), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=str(tmp_path))
+
+
+def finish_play(process, timeout=300):
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise
+    return PlayResult(subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr))
+
+
+def run_play(tmp_path, tasks_yaml, inventory="localhost,", extra_args=(), env=None, hosts="localhost",
+             check=False, diff=False, timeout=300, connection="local"):
+    """Write a one-play playbook with ``tasks_yaml`` (a YAML list, already indented by 4) and run it."""
+    return finish_play(start_play(tmp_path, tasks_yaml, inventory, extra_args, env, hosts, check, diff, connection),
+                       timeout)

@@ -113,24 +113,26 @@ def test_require_target_absent_waits_until_the_container_is_gone(consul, fleet, 
 
 
 @pytest.mark.docker
-def test_manifest_registry_reaps_an_entry_nobody_answers_for(local_standin, tmp_path):
-    """registry_type manifest has no checks: a registration is critical when nothing answers."""
+def test_manifest_registry_reaps_nothing_as_it_reports_no_health(local_standin, tmp_path):
+    """registry_type manifest has no checks, so nothing in it is ever critical: an entry nobody
+    answers for, whose target is gone, is kept (it used to be reaped for not answering)."""
     alive = local_standin("core-data", free_port()).wait()
     manifest = tmp_path / "manifest.yml"
     write_manifest(manifest, GATEWAY, {
         "core-data": {"executor": "docker", "target": "reaptest-no-such-container", "port": alive.port},
         "device-rest": {"executor": "docker", "target": "reaptest-no-such-container", "port": free_port()}})
+    before = manifest.read_text()
     args = {"node": GATEWAY, "registry_type": "manifest", "manifest_path": str(manifest), "critical_for": 0}
 
-    check = reap(tmp_path, check=True, **args)
-    assert [e["name"] for e in check["reaped"]] == ["device-rest"]
-    assert "device-rest" in manifest.read_text()
-
     result = reap(tmp_path, **args)
-    assert result["changed"] is True and [e["name"] for e in result["reaped"]] == ["device-rest"]
-    core_data = by_name(result["kept"])["core-data"]
-    assert core_data["executor_state"] == "absent" and core_data["reason"] == "its registration is not critical"
-    assert sorted(yaml.safe_load(manifest.read_text())["hosts"][GATEWAY]["services"]) == ["core-data"]
+    assert result.get("failed") is not True, result
+    assert result["changed"] is False and result["reaped"] == []
+    kept = by_name(result["kept"])
+    for name in ("core-data", "device-rest"):
+        assert kept[name]["registry_status"] == "unknown" and kept[name]["executor_state"] == "absent"
+        assert kept[name]["reason"] == "its registry reports no checks for it"
+    assert kept["device-rest"]["answered"] is False and kept["core-data"]["answered"] is True
+    assert manifest.read_text() == before
 
 
 def test_registry_none_and_an_unreachable_registry_reap_nothing(tmp_path):

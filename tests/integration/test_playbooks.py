@@ -45,13 +45,15 @@ def module_results(result, host="gw1", action="edgex.sysmgmt.edgex_service"):
 
 
 def test_stop_start_restart_with_the_consul_inventory(testbed):
-    stopped = playbook("stop.yml", CONSUL_INVENTORY, testbed, edgex_services=["core-data"])
+    stopped = playbook("stop.yml", CONSUL_INVENTORY, testbed, edgex_services_names=["core-data"])
     assert module_results(stopped)[0]["changed"] is True
     assert not container("edgex-core-data")["Running"]
     wait_until(lambda: not registered("core-data"), what="core-data deregistered on stop")
 
     # core-data is not in Consul now: the manifest still knows it is deployed there.
     started = playbook("start.yml", CONSUL_INVENTORY, testbed)
+    # The inventory's host variable edgex_services (a mapping) is not the deprecated role input.
+    assert module_results(started, action="edgex.sysmgmt.deprecation_warning")[0].get("skipped") is True
     services = {s["name"]: s for s in module_results(started)[0]["services"]}
     assert services["core-data"]["changed"] is True and services["core-metadata"]["changed"] is False
     assert container("edgex-core-data")["Running"]
@@ -59,7 +61,7 @@ def test_stop_start_restart_with_the_consul_inventory(testbed):
     assert module_results(playbook("start.yml", CONSUL_INVENTORY, testbed))[0]["changed"] is False
 
     before = container("edgex-core-command")["StartedAt"]
-    restarted = playbook("restart.yml", CONSUL_INVENTORY, testbed, edgex_services=["core-command"])
+    restarted = playbook("restart.yml", CONSUL_INVENTORY, testbed, edgex_services_names=["core-command"])
     assert module_results(restarted)[0]["changed"] is True
     assert container("edgex-core-command")["StartedAt"] > before
     gate = module_results(restarted, action="edgex.sysmgmt.edgex_health")[0]
@@ -69,7 +71,13 @@ def test_stop_start_restart_with_the_consul_inventory(testbed):
 def test_static_inventory_with_the_manifest(testbed, tmp_path):
     inventory = tmp_path / "hosts.yml"
     inventory.write_text("edgex:\n  hosts:\n    gw1:\n      edgex_registry_type: none\n")
-    playbook("stop.yml", str(inventory), testbed, edgex_services=["support-scheduler"])
+    # The role's deprecated input still works for one release, with a deprecation warning.
+    stopped = playbook("stop.yml", str(inventory), testbed, edgex_services=["support-scheduler"])
+    assert [s["name"] for s in module_results(stopped)[0]["services"]] == ["support-scheduler"]
+    warned = module_results(stopped, action="edgex.sysmgmt.deprecation_warning")[0]
+    deprecation, = warned["deprecations"]  # a deprecation of the collection, not a plain message
+    assert "edgex_services_names" in deprecation["msg"] and deprecation["version"] == "0.2.0"
+    assert deprecation["collection_name"] == "edgex.sysmgmt"
     assert not container("edgex-support-scheduler")["Running"]
     result = playbook("start.yml", str(inventory), testbed)
     assert module_results(result)[0]["source"] == "manifest"

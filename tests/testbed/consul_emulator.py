@@ -171,7 +171,7 @@ def go_query_encode(pairs):
 
 class Check(object):
     __slots__ = ("node", "check_id", "name", "status", "notes", "output", "service_id", "service_name",
-                 "service_tags", "type", "http", "method", "header", "interval", "timeout", "ttl",
+                 "service_tags", "type", "http", "tcp", "method", "header", "interval", "timeout", "ttl",
                  "deregister_after", "create_index", "modify_index", "critical_since", "ttl_deadline",
                  "next_run", "running", "tls_skip_verify")
 
@@ -505,6 +505,7 @@ class State(object):
         check.service_name = service.name if service else ""
         check.service_tags = list(service.tags) if service else []
         check.http = field(body, "HTTP") or ""
+        check.tcp = field(body, "TCP") or ""
         check.method = field(body, "Method") or "GET"
         check.header = field(body, "Header") or {}
         check.tls_skip_verify = bool(field(body, "TLSSkipVerify", False))
@@ -513,9 +514,9 @@ class State(object):
         check.ttl = parse_duration(field(body, "TTL"), "TTL")
         check.deregister_after = parse_duration(field(body, "DeregisterCriticalServiceAfter"),
                                                 "DeregisterCriticalServiceAfter")
-        if check.http and not check.interval:
+        if (check.http or check.tcp) and not check.interval:
             raise APIError(400, "Invalid check: Interval must be > 0 for Script, HTTP, H2PING, TCP, UDP or gRPC checks")
-        check.type = "http" if check.http else ("ttl" if check.ttl else "")
+        check.type = "http" if check.http else ("tcp" if check.tcp else ("ttl" if check.ttl else ""))
         if old is None:
             check.status = field(body, "Status") or "critical"
             check.output = ""
@@ -525,7 +526,7 @@ class State(object):
             check.status = field(body, "Status")
         check.modify_index = index
         check.ttl_deadline = time.time() + check.ttl if check.ttl else None
-        check.next_run = time.time() if check.http else None
+        check.next_run = time.time() if check.http or check.tcp else None
         check.running = False
         dc.checks[key] = check
         if service_id:
@@ -862,7 +863,7 @@ class State(object):
 
 
 class CheckRunner(threading.Thread):
-    """Runs HTTP checks on their interval, expires TTLs and reaps critical services."""
+    """Runs HTTP and TCP checks on their interval, expires TTLs and reaps critical services."""
 
     def __init__(self, state):
         threading.Thread.__init__(self, daemon=True, name="check-runner")
@@ -880,7 +881,8 @@ class CheckRunner(threading.Thread):
     def _tick(self, dc, now):
         reap = []
         for check in list(dc.checks.values()):
-            if check.http and not check.running and check.next_run is not None and check.next_run <= now:
+            if (check.http or check.tcp) and not check.running and check.next_run is not None \
+                    and check.next_run <= now:
                 check.running = True
                 check.next_run = now + check.interval
                 self.pool.submit(self._probe, dc, check)
@@ -897,11 +899,27 @@ class CheckRunner(threading.Thread):
 
     def _probe(self, dc, check):
         timeout = check.timeout or 10.0
-        status, output = http_check(check.method, check.http, check.header, timeout)
+        if check.tcp:
+            status, output = tcp_check(check.tcp, timeout)
+        else:
+            status, output = http_check(check.method, check.http, check.header, timeout)
         with self.state.lock:
             if dc.checks.get((check.node, check.check_id)) is check:
                 self.state._set_status(dc, check, status, output)
             check.running = False
+
+
+def tcp_check(address, timeout):
+    """Consul's TCP check: a connect that succeeds is passing, with Consul's words for each outcome."""
+    host, _colon, port = address.rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except (socket.timeout, TimeoutError):
+        return "critical", "dial tcp %s: i/o timeout" % address
+    except (OSError, ValueError) as exc:
+        text = "connect: connection refused" if isinstance(exc, ConnectionRefusedError) else str(exc)
+        return "critical", "dial tcp %s: %s" % (address, text)
+    return "passing", "TCP connect %s: Success" % address
 
 
 def http_check(method, url, headers, timeout):

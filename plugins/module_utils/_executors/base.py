@@ -92,6 +92,11 @@ class Executor(object):
     def state(self, target):
         return self.details(target)["state"]
 
+    def failure_text(self, target):
+        """Why the target is not running, in the words of the tool that runs it (systemd: result,
+        exit status, restarts, last log lines); None when the executor has nothing to add."""
+        return None
+
     def start(self, target):
         raise NotImplementedError
 

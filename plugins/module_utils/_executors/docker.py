@@ -5,8 +5,12 @@
 
 Starts, stops and restarts through the Docker SDK for Python (``docker``), which honours
 DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH like the docker CLI does. Container
-state is read with ``_docker_socket`` when the engine is a local unix socket, so a run that
+state is read with ``_net.engine_socket`` when the engine is a local unix socket, so a run that
 finds nothing to change never imports the SDK; over tcp:// or ssh:// the SDK reads it too.
+
+Every engine call has one total deadline, ``api_timeout`` (a stop or restart: that plus the
+stop timeout the engine waits before it kills): an engine that accepts and never answers costs
+a call that long, not the SDK's per-read timeout once per read.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from .base import container_state, Executor
 from .._names import validate_container_name
 
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
+DEFAULT_API_TIMEOUT = 60.0
 
 
 def _sdk():
@@ -50,7 +55,7 @@ class NoSuchContainer(ExecutorError):
 class DockerExecutor(Executor):
     name = "docker"
 
-    def __init__(self, runner=None, docker_host=None, stop_timeout=10, api_timeout=60):
+    def __init__(self, runner=None, docker_host=None, stop_timeout=10, api_timeout=DEFAULT_API_TIMEOUT):
         super().__init__(runner)
         # Checked now, imported when first needed: a missing SDK fails every run, not only those that act.
         if importlib.util.find_spec("docker") is None:
@@ -80,19 +85,45 @@ class DockerExecutor(Executor):
                 if self.docker_host:
                     environment["DOCKER_HOST"] = self.docker_host
                 try:
-                    self._client = docker.from_env(environment=environment, timeout=self.api_timeout)
+                    # from_env asks the engine for its API version: one call, one deadline
+                    self._client = self._within(self.api_timeout, "its API version", docker.from_env,
+                                                environment=environment, timeout=self.api_timeout)
                 except unreachable as exc:
                     raise self._unreachable(exc) from None
         return self._client
+
+    def _within(self, seconds, what, function, *args, **kwargs):
+        """``function(*args, **kwargs)``, waited for ``seconds`` at most. The SDK's own timeout
+        bounds each socket read, not the call, so the call runs in a daemon thread that is left
+        behind at the deadline; that thread ends at the SDK's timeout (the same length) at most."""
+        outcome = {}
+
+        def call():
+            try:
+                outcome["value"] = function(*args, **kwargs)
+            except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread
+                outcome["error"] = exc
+
+        worker = threading.Thread(target=call, name="edgex-docker-call", daemon=True)
+        worker.start()
+        worker.join(seconds)
+        if worker.is_alive():
+            raise ExecutorError("docker executor: Docker daemon at %s did not answer within %ss (%s)"
+                                % (self.daemon_address, seconds, what))
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome.get("value")
 
     def normalize_target(self, target):
         return validate_container_name(target)
 
     def _call(self, action, target, function, *args, **kwargs):
-        """Run one SDK call on ``target``; no such container and every other failure become an ExecutorError."""
+        """Run one SDK call on ``target`` within ``api_timeout`` (plus the engine's own stop
+        ``timeout``, when given); no such container and every other failure become an ExecutorError."""
         _docker, not_found, api_error, unreachable = _sdk()
+        seconds = self.api_timeout + kwargs.get("timeout", 0)
         try:
-            return function(*args, **kwargs)
+            return self._within(seconds, "%s %s" % (action, target), function, *args, **kwargs)
         except not_found:
             raise NoSuchContainer("%s executor cannot %s %s: no such container" % (self.name, action, target)) from None
         except api_error as exc:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import time
 
+from .._errors import ExecutorError
 from .base import Executor
 from .systemd import USAGE_PROPERTIES, parse_show, unit_usage
 from .._names import validate_snap_target
@@ -21,6 +22,21 @@ from .._names import validate_snap_target
 _ABSENT = re.compile(r'^error: (snap "[^"]*" not found|snap "[^"]*" has no service|unknown service)', re.M)
 
 CURRENT_STATES = {"active": "running", "inactive": "stopped"}
+LOG_LINES = 3
+
+# One line of `snap logs` (snapd cmd/snap/cmd_logs.go): "<RFC 3339 UTC time> <snap>.<app>[<pid>]: <message>".
+_LOG_LINE = re.compile(r"^(?P<time>\S+) (?P<app>[^\s\[]+)\[(?P<pid>\d+)\]: (?P<message>.*)$")
+
+
+def parse_logs(text):
+    """Lines of ``snap logs`` -> [{time, app, pid, message}]; lines of another shape are skipped."""
+    entries = []
+    for line in text.splitlines():
+        found = _LOG_LINE.match(line)
+        if found:
+            entries.append({"time": found.group("time"), "app": found.group("app"), "pid": int(found.group("pid")),
+                            "message": found.group("message")})
+    return entries
 
 
 def parse_services(text):
@@ -59,6 +75,20 @@ class SnapExecutor(Executor):
         return {"state": CURRENT_STATES[row["current"]], "target": target, "raw": row["current"],
                 "startup": row["startup"], "notes": row["notes"], "started_at": None, "pid": None,
                 "exit_code": None}
+
+    def failure_text(self, target):
+        """The app's state and the last lines it logged (``snap logs``); None when snap cannot tell."""
+        validate_snap_target(target)
+        try:
+            state = self.details(target)
+            logged = self.runner.run(["snap", "logs", "-n=%d" % LOG_LINES, target], timeout=10)
+        except ExecutorError:  # best effort: the caller already has an error to report
+            return None
+        text = "%s (%s)" % (state["raw"] or "absent", state["startup"] or "not installed")
+        messages = [e["message"] for e in parse_logs(logged.stdout)] if logged.rc == 0 else []
+        if messages:
+            text += "; last logged: " + " | ".join(messages)
+        return text
 
     def start(self, target):
         validate_snap_target(target)

@@ -5,17 +5,40 @@
 
 State comes from ``systemctl show``, which exits 0 even for a unit that does not exist
 (``LoadState=not-found``), so the properties decide, not the exit code.
+
+What a real systemd (252, PID 1 of the test-bed's systemd gateway) showed, and this executor
+therefore does:
+- a unit that crashed until its start limit (5 starts in 10 s) refuses every further start,
+  a manual one too ("Start request repeated too quickly"), until ``systemctl reset-failed``:
+  a start or restart of a failed unit that systemctl refuses is retried once after
+  ``reset-failed`` (what an operator does; the collection's remediation keeps its own limits);
+- ``systemctl start`` of a ``Type=simple`` unit returns before the service can fail, and
+  systemctl's own message ("Job for ... failed because the control process exited with error
+  code") says nothing about why: ``failure_text`` gives the unit's own words (Result, exit
+  status, restarts, the last lines its processes logged);
+- a job can be canceled by another one: restarting a unit restarts what ``Requires=`` it, and
+  that replaces a stop of a dependent queued at the same moment ("Job for ... canceled."):
+  such a command is run again (at most twice), after which systemd has settled;
+- ``systemctl --user`` finds the user's manager through ``XDG_RUNTIME_DIR``, which a
+  ``become``/``docker exec -u`` session does not set ("Failed to connect to bus: No medium
+  found"): it is set to ``/run/user/<uid>`` when missing, as ansible.builtin.systemd does.
 """
 
 from __future__ import annotations
 
+import os
 import time
 
 from .._errors import ExecutorError
-from .base import Executor
+from .base import CommandRunner, Executor
 from .._names import validate_systemd_unit
 
-SHOW_PROPERTIES = ("ActiveState", "SubState", "LoadState", "MainPID", "ExecMainStartTimestamp", "Result")
+SHOW_PROPERTIES = ("ActiveState", "SubState", "LoadState", "MainPID", "ExecMainStartTimestamp", "Result",
+                   "NRestarts", "ExecMainCode", "ExecMainStatus")
+# ExecMainCode is a waitid() si_code: the main process exited (status = exit code) or was killed (status = signal).
+_EXITED, _KILLED, _DUMPED = "1", "2", "3"
+LOG_LINES = 3
+CANCELED_RETRIES = 2
 
 # ActiveState -> executor state. "activating" includes SubState=auto-restart (waiting to
 # restart after a crash); like a restarting container it counts as running, and Result
@@ -48,13 +71,44 @@ def parse_show(text):
     return properties
 
 
+def user_environment(environ=None, euid=None):
+    """The environment ``systemctl --user`` needs: XDG_RUNTIME_DIR of the effective user when unset."""
+    environ = dict(os.environ if environ is None else environ)
+    if not environ.get("XDG_RUNTIME_DIR"):
+        environ["XDG_RUNTIME_DIR"] = "/run/user/%d" % (os.geteuid() if euid is None else euid)
+    return environ
+
+
+def _int_or_none(value):
+    return int(value) if value is not None and value.isdigit() else None
+
+
+def describe_unit(props):
+    """The unit's own account of itself, from ``systemctl show`` properties, for people."""
+    words = ["%s/%s" % (props.get("ActiveState", "?"), props.get("SubState", "?"))]
+    result = props.get("Result")
+    if result and result != "success":
+        words.append("result %s" % result)
+    code, status = props.get("ExecMainCode"), props.get("ExecMainStatus")
+    if code == _EXITED and status not in (None, "", "0"):
+        words.append("main process exited with status %s" % status)
+    elif code in (_KILLED, _DUMPED) and status:
+        words.append("main process killed by signal %s" % status)
+    restarts = _int_or_none(props.get("NRestarts"))
+    if restarts:
+        words.append("restarted %d time(s) by systemd" % restarts)
+    return ", ".join(words)
+
+
 class SystemdExecutor(Executor):
     name = "systemd"
 
     def __init__(self, runner=None, scope="system"):
-        super().__init__(runner)
         if scope not in SCOPES:
             raise ExecutorError("systemd executor: scope must be one of %s, got %r" % (", ".join(SCOPES), scope))
+        if runner is None and scope == "user":
+            runner = CommandRunner(environ=user_environment())
+        super().__init__(runner)
         self.scope = scope
 
     def normalize_target(self, target):
@@ -63,10 +117,23 @@ class SystemdExecutor(Executor):
     def _systemctl(self, *args):
         return ["systemctl"] + (["--user"] if self.scope == "user" else []) + list(args)
 
+    def run_checked(self, argv, action, target, timeout=None):
+        try:
+            return super().run_checked(argv, action, target, timeout=timeout)
+        except ExecutorError as exc:
+            if self.scope == "user" and "Failed to connect to bus" in str(exc):
+                raise ExecutorError("%s (scope user talks to the manager of the user the module runs as: "
+                                    "become that user, and keep the manager running with "
+                                    "'loginctl enable-linger USER')" % exc) from None
+            raise
+
+    def _show(self, unit):
+        argv = self._systemctl("show", unit, "--property=" + ",".join(SHOW_PROPERTIES), "--no-pager")
+        return parse_show(self.run_checked(argv, "read the state of", unit).stdout)
+
     def details(self, target):
         unit = validate_systemd_unit(target)
-        argv = self._systemctl("show", unit, "--property=" + ",".join(SHOW_PROPERTIES), "--no-pager")
-        props = parse_show(self.run_checked(argv, "read the state of", unit).stdout)
+        props = self._show(unit)
         load_state = props.get("LoadState")
         active_state = props.get("ActiveState")
         if load_state is None or active_state is None:
@@ -89,22 +156,63 @@ class SystemdExecutor(Executor):
             # systemd prints local time with a zone ("Mon 2025-03-10 08:01:02 UTC"); kept as given.
             "started_at": props.get("ExecMainStartTimestamp") or None,
             "pid": int(main_pid) if main_pid.isdigit() and main_pid != "0" else None,
-            "exit_code": None,
+            "exit_code": _int_or_none(props.get("ExecMainStatus")) if props.get("ExecMainCode") == _EXITED else None,
+            # Automatic restarts since the last start systemd was asked for (reset by a manual start).
+            "restarts": _int_or_none(props.get("NRestarts")),
+            "status_text": describe_unit(props),
         }
 
-    def start(self, target):
+    def failure_text(self, target):
+        """What the unit says about itself: its state, result, exit status and restarts, and the last
+        lines its own processes logged. Best effort: None when even that cannot be read."""
         unit = validate_systemd_unit(target)
-        self.run_checked(self._systemctl("start", unit), "start", unit)
+        try:
+            text = describe_unit(self._show(unit))
+        except ExecutorError:
+            return None
+        if self.scope == "system":
+            # Only the service's own lines (_SYSTEMD_UNIT), not systemd's lines about it.
+            try:
+                logged = self.runner.run(["journalctl", "_SYSTEMD_UNIT=%s" % unit, "-n", str(LOG_LINES), "-o", "cat",
+                                          "--no-pager"], timeout=10)
+            except ExecutorError:
+                logged = None
+            lines = [line.strip() for line in (logged.stdout if logged and logged.rc == 0 else "").splitlines()]
+            if any(lines):
+                text += "; last logged: " + " | ".join(line for line in lines if line)
+        return text
+
+    def _run_settled(self, argv, verb, unit, timeout):
+        """Run a systemctl job; one that another job canceled is run again, at most CANCELED_RETRIES times."""
+        result = self.run(argv, verb, unit, timeout=timeout)
+        for _retry in range(CANCELED_RETRIES):
+            if result.rc == 0 or not result.stderr.rstrip().endswith(" canceled."):
+                break
+            result = self.run(argv, verb, unit, timeout=timeout)
+        return result
+
+    def _act(self, verb, unit, timeout=None):
+        """systemctl start|stop|restart; a failed unit past its start limit is reset once and started again."""
+        argv = self._systemctl(verb, unit)
+        result = self._run_settled(argv, verb, unit, timeout)
+        if result.rc != 0 and verb != "stop" and self.details(unit)["state"] == "failed":
+            self.run(self._systemctl("reset-failed", unit), verb, unit)
+            result = self._run_settled(argv, verb, unit, timeout)
+        if result.rc != 0:
+            cause = (result.stderr or result.stdout).strip() or "exit code %d" % result.rc
+            unit_says = self.failure_text(unit)
+            raise self.error(verb, unit, cause + ("\nunit: %s" % unit_says if unit_says else ""))
+
+    def start(self, target):
+        self._act("start", validate_systemd_unit(target))
 
     def stop(self, target, timeout=None):
         # systemctl has no per-call stop timeout: the unit's TimeoutStopSec decides when systemd
         # kills; ``timeout`` only extends how long we wait for systemctl to return.
-        unit = validate_systemd_unit(target)
-        self.run_checked(self._systemctl("stop", unit), "stop", unit, timeout=self.command_timeout(timeout))
+        self._act("stop", validate_systemd_unit(target), timeout=self.command_timeout(timeout))
 
     def restart(self, target, timeout=None):
-        unit = validate_systemd_unit(target)
-        self.run_checked(self._systemctl("restart", unit), "restart", unit, timeout=self.command_timeout(timeout))
+        self._act("restart", validate_systemd_unit(target), timeout=self.command_timeout(timeout))
 
     # -- resource use (edgex_metrics) ------------------------------------------------------
     def stats(self, target):

@@ -48,6 +48,11 @@ class Planned:
     port: Optional[int] = None
     health_path: Optional[str] = None
     depends_on: List[str] = field(default_factory=list)
+    # What the address rule needs to reach a service registered under a name that does not
+    # resolve here (a container host name): see _gateway/addresses.py.
+    node_address: Optional[str] = None
+    manifest_address: Optional[str] = None
+    manifest_port: Optional[int] = None
 
 
 def plan(discovery, manifest, node, names, default_executor="docker", project=None):
@@ -68,7 +73,8 @@ def plan_services(services, default_executor="docker", project=None):
             name=service.name, executor=executor,
             target=service.target or default_target(service.name, executor, project),
             address=service.address, port=service.port, health_path=service.health_path,
-            depends_on=list(service.depends_on),
+            depends_on=list(service.depends_on), node_address=service.node_address,
+            manifest_address=service.manifest_address, manifest_port=service.manifest_port,
         ))
     return planned
 
@@ -282,7 +288,9 @@ class BatchControl(object):
                 if current in ("stopped", "absent"):
                     return current
             elif current == "failed":
-                raise ExecutorError("%s %s failed after %s" % (service.executor, service.target, ACTIONS[state]))
+                said = executor.failure_text(service.target)  # the unit's or app's own words, where it has some
+                raise ExecutorError("%s %s failed after %s%s" % (service.executor, service.target, ACTIONS[state],
+                                                                 ": " + said if said else ""))
             elif one_shot and current == "stopped":
                 return current
             elif current == "running" and (answered or not self.wait):

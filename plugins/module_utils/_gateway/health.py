@@ -3,9 +3,9 @@
 # Apache License 2.0 (see LICENSE)
 """Is each EdgeX service alive? Ping it, weigh what the registry and the executor say, give a verdict.
 
-Probes (``_probe``) run concurrently in a bounded thread pool and each one keeps a single
-deadline, so checking a fleet where some services hang takes about one timeout, not one
-timeout per hung service.
+Probes (``probe``) run concurrently in a bounded thread pool and each one keeps a single
+deadline, name lookups included, so checking a fleet where some services or their names hang
+takes about one timeout, not one timeout per hung service.
 
 Verdicts:
   healthy    the probe succeeded and neither the registry nor the executor disagrees
@@ -23,11 +23,12 @@ from dataclasses import asdict, dataclass, field
 from typing import List, Optional
 
 from .._errors import EdgeXError
-from .._catalog import default_health_path, ONE_SHOT_SERVICES
-from .probe import EDGEX_PING, probe_ping
+from .._catalog import ONE_SHOT_SERVICES
+from .probe import probe_kind, probe_ping
 
 VERDICTS = ("healthy", "degraded", "unhealthy", "unknown")
 NOT_RUNNING = frozenset(["stopped", "absent", "failed"])
+SERF_HEALTH = "serfHealth"  # Consul's check of a node's agent, listed with every service of the node
 
 # Consul lists itself as the service "consul" on its server RPC port (8300), where no HTTP API
 # answers. When Consul itself answered the discovery, that entry is judged by its checks alone.
@@ -43,8 +44,11 @@ class HealthResult:
     reasons: List[str] = field(default_factory=list)
     id: Optional[str] = None
     node: Optional[str] = None
-    address: Optional[str] = None
+    address: Optional[str] = None  # where it was probed (the address rule's answer)
     port: Optional[int] = None
+    registered_address: Optional[str] = None
+    registered_port: Optional[int] = None
+    mapped: Optional[str] = None  # why it was not probed at its registered address
     latency_ms: Optional[float] = None
     registry_status: str = "unknown"
     checks: List[dict] = field(default_factory=list)
@@ -64,7 +68,7 @@ def _registry_reasons(service, registry_source):
         status = check.get("status")
         if status not in ("warning", "critical"):
             continue
-        if check.get("id") == "serfHealth":
+        if check.get("id") == SERF_HEALTH:
             reasons.append("node serfHealth %s" % status)
         else:
             reasons.append("%s check '%s' %s" % (label, check.get("id") or check.get("name"), status))
@@ -82,7 +86,7 @@ def judge(service, probe, executor_state=None, registry_source=None):
         return "healthy", []
     registry = _registry_reasons(service, registry_source)
     # Only EdgeX API services register themselves; redis or an MQTT broker never do.
-    registers = EDGEX_PING.search(service.health_path or default_health_path(service.name) or "")
+    registers = probe_kind(service)[0] == "edgex-ping"
     if not service.registered and registers and registry_source in REGISTRY_LABELS:
         registry.append("not registered in %s" % REGISTRY_LABELS[registry_source])
     executor = []
@@ -123,7 +127,10 @@ def check_one(service, timeout, executor_state=None, registry_source=None):
         reasons.append(state_reason)
     return HealthResult(
         name=service.name, verdict=verdict, reasons=reasons, id=service.id, node=service.node,
-        address=service.address, port=service.port, latency_ms=probe.latency_ms, registry_status=service.status,
+        address=probe.address or service.address, port=probe.port or service.port,
+        registered_address=service.address if service.registered else None,
+        registered_port=service.port if service.registered else None, mapped=probe.mapped,
+        latency_ms=probe.latency_ms, registry_status=service.status,
         checks=list(service.checks), executor_state=state, probe=probe.kind, target=probe.target,
         http_status=probe.http_status,
     )

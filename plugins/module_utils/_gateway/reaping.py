@@ -1,12 +1,18 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) edgex.sysmgmt contributors
 # Apache License 2.0 (see LICENSE)
-"""Reaping policy: when a registration left behind by a crashed service is removed."""
+"""Reaping policy: when a registration left behind by a crashed service is removed.
+
+Only what the registry itself reports critical is ever reaped: the registration's own checks,
+or its node's ``serfHealth``. A registration without checks is judged by its node's health,
+never by our failing to reach it; one the registry has no health for at all (the manifest
+registry has no checks) is never critical, so never reaped.
+"""
 
 from __future__ import annotations
 
 from .._registry.model import worst_status
-from .health import NOT_RUNNING
+from .health import NOT_RUNNING, SERF_HEALTH
 from .._errors import EdgeXError
 from .ledger import forget_unseen, iso_time, record_of, service_key, store, without
 from .remediation import Decision
@@ -16,14 +22,17 @@ REAPING_FIELDS = ("first_critical",)
 REQUIRE_TARGET = ("absent", "not_running")
 
 
-def reap_step(record, critical, now, critical_for, executor_state, answered, require_target="absent"):
-    """(new record, Decision) for one registration: reap it only when it has been critical for
-    ``critical_for`` seconds, nothing answers on its port, and its executor says its target is
-    absent (``require_target`` absent) or not running (not_running). An executor that says
-    running, or cannot say, always keeps it."""
+def reap_step(record, status, now, critical_for, executor_state, answered, require_target="absent"):
+    """(new record, Decision) for one registration whose registry ``status`` is what
+    ``reported_status`` says: reap it only when it has been critical for ``critical_for`` seconds,
+    nothing answers on its port, and its executor says its target is absent (``require_target``
+    absent) or not running (not_running). An executor that says running, or cannot say, always
+    keeps it."""
     record = dict(record or {})
-    if not critical:
-        return without(record, REAPING_FIELDS), Decision("keep", "its registration is not critical")
+    if status != "critical":
+        reason = "its registry reports no checks for it" if status == "unknown" else \
+            "its registration is not critical"
+        return without(record, REAPING_FIELDS), Decision("keep", reason)
     first = record.setdefault("first_critical", now)
     if executor_state == "running":
         return record, Decision("keep", "its executor says it is running")
@@ -46,13 +55,16 @@ def answered(result):
     return result.latency_ms is not None
 
 
-def own_status(service, heard):
-    """Status of a registration's own checks: the node's serfHealth is not about the service.
-    Without checks (the manifest registry) it is critical when nothing answered (``heard``)."""
+def reported_status(service):
+    """What the registry itself reports of a registration: critical when its own checks are or
+    its node's serfHealth is; else its own checks' status; without own checks its node's
+    serfHealth (a registration without checks is as healthy as its node); "unknown" when the
+    registry has no check for either (the manifest registry)."""
     own = [c.get("status") for c in service.checks if c.get("service_id") == service.id]
-    if own:
-        return worst_status(own)
-    return "passing" if heard else "critical"
+    node = [c.get("status") for c in service.checks if c.get("id") == SERF_HEALTH]
+    if "critical" in node:
+        return "critical"
+    return worst_status(own or node)
 
 
 class ReapingRun(object):
@@ -78,8 +90,8 @@ class ReapingRun(object):
         calls ``deregister(service)`` for those to reap (None: check mode, nothing is deregistered)."""
         for service, result in zip(self.services, self.results):
             heard = answered(result)
-            status = own_status(service, heard)
-            record, decision = reap_step(record_of(ledger, self.key(service)), status == "critical", self.now,
+            status = reported_status(service)
+            record, decision = reap_step(record_of(ledger, self.key(service)), status, self.now,
                                          self.critical_for, result.executor_state, heard, self.require_target)
             try:
                 executor, target = self.executors.for_service(service)

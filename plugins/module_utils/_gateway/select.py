@@ -35,7 +35,9 @@ def nodes_services(discovery, manifest, nodes):
         if node in live_nodes:
             services += by_node.get(node, [])
         else:
-            services += [replace(s, registered=False) for s in manifest.services_on(node)]
+            address = next((n.address for n in manifest.nodes if n.name == node), None)
+            services += [replace(s, registered=False, node_address=address, manifest_address=s.address,
+                                 manifest_port=s.port) for s in manifest.services_on(node)]
     return services
 
 

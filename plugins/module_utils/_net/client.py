@@ -13,14 +13,13 @@ as serious as a wrong token) and ``NotHTTP``.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import socket
-import threading
 import time
 from collections import namedtuple
 from urllib.parse import quote, urlencode
 
+from .dial import RESOLVER, NameNotFound, ResolveTimeout, connect
 from .http import AnswerError, build_request, http_exchange
 
 # A registry's answers are JSON documents; 64 MiB bounds a misbehaving peer, not a real fleet.
@@ -43,8 +42,6 @@ class TLSFailure(HTTPFailure):
 
 class NotHTTP(HTTPFailure):
     """The peer answered with something that is not a whole HTTP answer."""
-
-
 
 
 def path_segment(value):
@@ -81,52 +78,15 @@ def tls_context(settings):
     return context
 
 
-def _is_ip(host):
-    try:
-        ipaddress.ip_address(host)
-        return True
-    except ValueError:
-        return False
-
-
-def resolve(host, port, deadline):
-    """getaddrinfo of ``host`` within the deadline. A lookup cannot be interrupted, so it runs in
-    a daemon thread that is left behind when the deadline passes (its answer is then dropped)."""
-    if _is_ip(host):
-        return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
-    answer = {}
-
-    def look_up():
-        try:
-            answer["addresses"] = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except OSError as exc:
-            answer["error"] = exc
-
-    worker = threading.Thread(target=look_up, name="resolve-%s" % host, daemon=True)
-    worker.start()
-    worker.join(max(0.0, deadline - time.monotonic()))
-    if worker.is_alive():
-        raise socket.timeout("no address for %s within the deadline" % host)
-    if "error" in answer:
-        raise answer["error"]
-    return answer["addresses"]
-
-
 def _connect(host, port, deadline):
-    last = None
-    for family, kind, proto, _name, address in resolve(host, port, deadline):
-        sock = socket.socket(family, kind, proto)
-        try:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise socket.timeout("deadline passed")
-            sock.settimeout(remaining)
-            sock.connect(address)
-            return sock
-        except OSError as exc:
-            sock.close()
-            last = exc
-    raise last or socket.gaierror("no address for %s" % host)
+    """A socket connected to ``host``, name lookup included, before ``deadline``."""
+    try:
+        addresses = RESOLVER.addresses(host, deadline)
+    except ResolveTimeout:
+        raise socket.timeout("no address for %s within the deadline" % host)
+    except NameNotFound as exc:
+        raise socket.gaierror(str(exc))
+    return connect(addresses, port, deadline)
 
 
 def request(method, scheme, host, port, path, query=None, headers=None, body=None, timeout=5.0, tls=None,

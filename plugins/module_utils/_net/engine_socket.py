@@ -14,6 +14,7 @@ from __future__ import annotations
 import socket
 import time
 
+from .dial import arm
 from .http import AnswerError, http_get
 
 UNIX_SCHEME = "unix://"
@@ -33,19 +34,22 @@ class EngineSocketError(Exception):
 
 
 class EngineSocket(object):
-    """GET requests to the Engine API at ``path`` (unversioned URLs: the engine's own API version)."""
+    """GET requests to the Engine API at ``path`` (unversioned URLs: the engine's own API version).
 
-    def __init__(self, path, timeout=60.0):
+    ``timeout`` is each request's total deadline: connect, send and the whole answer."""
+
+    def __init__(self, path, timeout):
         self.path = path
         self.timeout = timeout
 
     def get(self, url):
-        """(HTTP status, body bytes); raises EngineSocketError when nobody answers."""
+        """(HTTP status, body bytes); raises EngineSocketError when nobody answers in time."""
+        deadline = time.monotonic() + self.timeout
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            sock.settimeout(self.timeout)
+            arm(sock, deadline)
             sock.connect(self.path)
-            return http_get(sock, "docker", url, time.monotonic() + self.timeout, MAX_ANSWER)
+            return http_get(sock, "docker", url, deadline, MAX_ANSWER)
         except socket.timeout:
             raise EngineSocketError("no answer within %ss" % self.timeout) from None
         except (OSError, AnswerError) as exc:

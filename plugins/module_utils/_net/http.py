@@ -14,8 +14,8 @@ importing it (with the email and ssl modules it pulls in) costs about 11 ms of e
 from __future__ import annotations
 
 import re
-import socket
-import time
+
+from .dial import arm
 
 MAX_HEAD = 64 * 1024
 _STATUS_LINE = re.compile(rb"HTTP/1\.[01] ([0-9]{3})(?=[ \r\n]|$)")
@@ -24,13 +24,6 @@ _HEADER = re.compile(rb"^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*(.*?)[ \t]*$")
 
 class AnswerError(Exception):
     """The peer closed without an answer, or what it sent is not an HTTP answer."""
-
-
-def _arm(sock, deadline):
-    remaining = deadline - time.monotonic()
-    if remaining <= 0:
-        raise socket.timeout("deadline passed")
-    sock.settimeout(remaining)
 
 
 def build_request(method, host, target, headers=None, body=None):
@@ -56,10 +49,10 @@ def http_exchange(sock, request, deadline, max_body):
     limit = MAX_HEAD + max_body + 1
     received = bytearray()
     try:
-        _arm(sock, deadline)
+        arm(sock, deadline)
         sock.sendall(request)
         while len(received) < limit:
-            _arm(sock, deadline)
+            arm(sock, deadline)
             data = sock.recv(min(65536, limit - len(received)))
             if not data:
                 break

@@ -25,7 +25,6 @@ import os
 import threading
 import warnings
 
-from .._catalog import DEFAULT_CHECK_INTERVAL, PING_PATH
 from .._errors import (
     RegistryAuthError,
     RegistryError,
@@ -36,12 +35,14 @@ from .._errors import (
 )
 from .._names import SAFE_NAME, validate_name
 from .._net import client as http
-from .model import Discovery, KVEntry, NodeRecord, Registry, ServiceRecord, worst_status
+from .model import Check, Discovery, KVEntry, NodeRecord, Registration, Registry, ServiceRecord, worst_status
 
 # What python-consul2 and py-consul read from the environment in their constructor.
 _LIBRARY_ENVIRONMENT = ("CONSUL_HTTP_ADDR", "CONSUL_HTTP_TOKEN", "CONSUL_HTTP_SSL", "CONSUL_HTTP_SSL_VERIFY")
 _CONSTRUCTION = threading.Lock()
 FILTERED_HEADER = "x-consul-results-filtered-by-acls"
+# Consul does not hand a check's definition back; this collection writes it into the check's notes.
+CHECK_NOTES = "; edgex.sysmgmt check: "
 DEFAULT_POLICY_HEADER = "x-consul-default-acl-policy"
 
 
@@ -288,29 +289,59 @@ class ConsulRegistry(Registry):
             datacenter=node.get("Datacenter") or dc,
         )
 
-    # -- registration (as go-mod-registry does it: service, then its HTTP check) --------
-    def register(self, service):
-        validate_name(service.name)
-        service_id = service.id or service.name
-        wanted = {"Service": service.name, "Address": service.address or "", "Port": service.port or 0,
-                  "Tags": sorted(service.tags or []), "Meta": dict(service.meta or {})}
-        current = self._shape("GET /v1/agent/services",
-                              self._call("GET /v1/agent/services", self.client.agent.services), dict).get(service_id)
-        if current is not None and {
-            "Service": current.get("Service"), "Address": current.get("Address") or "",
-            "Port": current.get("Port") or 0, "Tags": sorted(current.get("Tags") or []),
-            "Meta": dict(current.get("Meta") or {}),
-        } == wanted:
-            return False
-        self._call("PUT /v1/agent/service/register", self.client.agent.service.register, service.name,
-                   service_id=service_id, address=service.address, port=service.port, tags=service.tags or None,
-                   meta=service.meta or None)
-        if service.health_path and service.port:
-            url = "http://%s:%d%s" % (service.address, service.port, service.health_path or PING_PATH)
+    # -- registration (as go-mod-registry does it: service, then its check) ------------------
+    def registration(self, service_id, node=None):
+        """The agent's registration of ``service_id``: Consul keeps registrations with checks on the
+        node's own agent, so ``node`` must be the agent's node. Consul does not return a check's
+        definition, so the check is read from the notes this collection writes with it."""
+        node = self._agent_node_for(node)
+        validate_name(service_id, "service id")
+        services = self._shape("GET /v1/agent/services", self._call("GET /v1/agent/services",
+                                                                    self.client.agent.services), dict)
+        current = services.get(service_id)
+        if current is None:
+            return None
+        checks = self._shape("GET /v1/agent/checks", self._call("GET /v1/agent/checks", self.client.agent.checks),
+                             dict)
+        own = [c for c in checks.values() if isinstance(c, dict) and c.get("ServiceID") == service_id]
+        check = Check(kind="none", interval="")
+        if own:
+            notes = own[0].get("Notes") or ""
+            check = Check.parse(notes.partition(CHECK_NOTES)[2]) or Check(kind="unknown", interval="")
+        return Registration(name=current.get("Service"), id=service_id, node=node,
+                            address=current.get("Address") or None, port=current.get("Port") or None,
+                            tags=sorted(current.get("Tags") or []), meta=dict(current.get("Meta") or {}), check=check)
+
+    def apply_registration(self, registration):
+        self._agent_node_for(registration.node)
+        service_id = validate_name(registration.id, "service id")
+        self._call("PUT /v1/agent/service/register", self.client.agent.service.register, registration.name,
+                   service_id=service_id, address=registration.address, port=registration.port,
+                   tags=registration.tags or None, meta=registration.meta or None)
+        check = registration.check
+        if check.kind in ("http", "tcp"):
+            host = registration.address or "127.0.0.1"
+            if check.kind == "http":
+                definition = self.library.Check.http(
+                    "http://%s:%d%s" % (_url_host(host), registration.port, check.path), check.interval,
+                    timeout=check.timeout, deregister=check.deregister_critical_after)
+            else:
+                definition = self.library.Check.tcp(host, registration.port, check.interval, timeout=check.timeout,
+                                                    deregister=check.deregister_critical_after)
             self._call("PUT /v1/agent/check/register", self.client.agent.check.register,
-                       "Health Check: %s" % service.name, check=self.library.Check.http(url, DEFAULT_CHECK_INTERVAL),
-                       check_id=service_id, service_id=service_id, notes="Check the health of the API")
-        return True
+                       "Health Check: %s" % registration.name, check=definition, check_id=service_id,
+                       service_id=service_id, notes="Check the health of the API" + CHECK_NOTES + check.describe())
+        elif check.kind == "none":
+            self._call("PUT /v1/agent/check/deregister", self.client.agent.check.deregister, service_id,
+                       allow_404=True)
+
+    def _agent_node_for(self, node):
+        """The agent's node; ``node`` (when given) must be it."""
+        agent_node = self._agent_node()
+        if node is not None and node != agent_node:
+            raise RegistryError("node %s is not the node of the Consul agent at %s (%s): register through that "
+                                "node's own agent (its host and port)" % (node, self.endpoint, agent_node))
+        return agent_node
 
     def deregister(self, service_id, node=None):
         validate_name(service_id, "service id")
@@ -396,3 +427,7 @@ def _plain(name, what, gaps):
         return True
     gaps.append("skipped %s %s from Consul: not a plain name (%s)" % (what, repr(name)[:80], SAFE_NAME.pattern))
     return False
+
+
+def _url_host(host):
+    return "[%s]" % host if ":" in host else host

@@ -99,25 +99,37 @@ def overlay_manifest(discovery, manifest):
     Registered services get executor/target/depends_on/health from their manifest entry (and
     its address and port when the registration has none); manifest services of the live nodes
     that are not registered (stopped: EdgeX deregisters on a clean stop) are added with
-    ``registered=False``. Returns a new list.
+    ``registered=False``. Every service also gets what the address rule needs
+    (_gateway/addresses.py): ``node_address``, and ``manifest_address``/``manifest_port`` from
+    its manifest entry. Returns a new list.
     """
-    if manifest is None or discovery.source == "manifest":
-        return list(discovery.services)
+    node_addresses = {n.name: n.address for n in discovery.nodes}
+    if discovery.source == "manifest":
+        return [replace(s, node_address=node_addresses.get(s.node), manifest_address=s.address,
+                        manifest_port=s.port) for s in discovery.services]
+    if manifest is None:
+        return [replace(s, node_address=node_addresses.get(s.node)) for s in discovery.services]
+    deployed_addresses = {n.name: n.address for n in manifest.nodes}
     deployed = {(s.node, s.name): s for s in manifest.services}
     services = []
     for live in discovery.services:
         entry = deployed.get((live.node, live.name))
-        if entry is not None:
+        node_address = node_addresses.get(live.node) or deployed_addresses.get(live.node)
+        if entry is None:
+            live = replace(live, node_address=node_address)
+        else:
             live = replace(live, executor=live.executor or entry.executor, target=live.target or entry.target,
                            depends_on=live.depends_on or list(entry.depends_on),
                            health_path=live.health_path or entry.health_path,
-                           address=live.address or entry.address, port=live.port or entry.port)
+                           address=live.address or entry.address, port=live.port or entry.port,
+                           node_address=node_address, manifest_address=entry.address, manifest_port=entry.port)
         services.append(live)
     registered = {(s.node, s.name) for s in discovery.services}
-    live_nodes = {n.name for n in discovery.nodes}
     for key, entry in sorted(deployed.items()):
-        if key not in registered and entry.node in live_nodes:
-            services.append(replace(entry, registered=False, datacenter=entry.datacenter or discovery.datacenter))
+        if key not in registered and entry.node in node_addresses:
+            services.append(replace(entry, registered=False, datacenter=entry.datacenter or discovery.datacenter,
+                                    node_address=node_addresses[entry.node], manifest_address=entry.address,
+                                    manifest_port=entry.port))
     return services
 
 

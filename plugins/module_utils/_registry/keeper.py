@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import re
 
-from .._catalog import DEFAULT_CHECK_INTERVAL, PING_PATH
 from .._errors import (
     InvalidNameError,
     RegistryAuthError,
@@ -25,7 +24,7 @@ from .._errors import (
 )
 from .._names import SAFE_NAME, validate_name
 from .._net import client as http
-from .model import Discovery, KVEntry, NodeRecord, Registry, ServiceRecord
+from .model import Check, Discovery, KVEntry, NodeRecord, Registration, Registry, ServiceRecord
 
 API_VERSION = "v3"
 API_BASE = "/api/v3"
@@ -73,6 +72,7 @@ class KeeperRegistry(Registry):
     """
 
     type = "keeper"
+    keeps_names = False  # a registration is its serviceId
 
     def __init__(self, settings, send=None):
         self.settings = settings
@@ -83,6 +83,9 @@ class KeeperRegistry(Registry):
         except http.TLSFailure as exc:
             raise RegistryTLSError("cannot set up TLS for core-keeper at %s %s" % (self.endpoint, exc))
         self.send = send or http.request  # tests give a fake
+        # keeper knows no nodes: its registrations are those of one gateway, named by the caller
+        # (an inventory source's node, a module's node), else after keeper's address.
+        self.node_name = settings.get("node_name") or settings["host"]
 
     # -- HTTP and error mapping ------------------------------------------------------
     def _call(self, method, path, body=None, query=None, accept=()):
@@ -147,7 +150,7 @@ class KeeperRegistry(Registry):
         registrations = answer.get("registrations") if isinstance(answer, dict) else None
         if not isinstance(registrations, list):
             raise self._shape_error(what, "no registrations list")
-        node = self.settings["host"]
+        node = self.node_name
         services, gaps = [], []
         for registration in registrations:
             current = self._registration(what, registration)
@@ -197,29 +200,39 @@ class KeeperRegistry(Registry):
         registration = answer.get("registration") if isinstance(answer, dict) else None
         return self._registration(what, registration)
 
-    def register(self, service):
-        validate_name(service.name)
-        service_id = validate_name(service.id or service.name, "service id")
-        if not service.address or not service.port:
-            raise RegistryError("cannot register %s in core-keeper at %s: it needs an address and a port"
-                                % (service_id, self.endpoint))
-        wanted = {"serviceId": service_id, "host": service.address, "port": int(service.port),
-                  "interval": DEFAULT_CHECK_INTERVAL, "path": service.health_path or PING_PATH, "type": "http"}
-        current = self._current(service_id)
-        if current is not None and current["status"] != HALT and \
-                all(current[k] == v for k, v in wanted.items()):
-            return False
+    def registration(self, service_id, node=None):
+        """keeper's registration of ``service_id`` (one that is HALT counts as none). ``node`` is
+        accepted for the Registry interface: keeper has one node."""
+        current = self._current(validate_name(service_id, "service id"))
+        if current is None or current["status"] == HALT:
+            return None
+        return Registration(name=service_id, id=service_id, node=self.node_name,
+                            address=current["host"] or None, port=current["port"] or None,
+                            check=Check(kind=current["type"] or "http", path=current["path"] or None,
+                                        interval=current["interval"]))
+
+    def apply_registration(self, registration):
+        """POST a new registration or PUT over an existing one, as go-mod-registry does; keeper keeps
+        an HTTP health check only, and neither tags nor meta."""
+        service_id = validate_name(registration.id, "service id")
+        check = registration.check
+        problems = []
+        if not registration.address or not registration.port:
+            problems.append("it needs an address and a port")
+        if registration.tags or registration.meta:
+            problems.append("keeper keeps neither tags nor meta")
+        if check.kind != "http" or check.timeout or check.deregister_critical_after:
+            problems.append("keeper runs an http check only, without timeout or deregister_critical_after")
+        if problems:
+            raise RegistryError("cannot register %s in core-keeper at %s: %s"
+                                % (service_id, self.endpoint, "; ".join(problems)))
         # No status, as go-mod-registry: keeper stores UNKNOWN and its own checks decide.
         body = {"apiVersion": API_VERSION, "registration": {
-            "serviceId": service_id, "host": wanted["host"], "port": wanted["port"],
-            "healthCheck": {"interval": wanted["interval"], "path": wanted["path"], "type": wanted["type"]}}}
-        if current is None:
-            status, _answer = self._call("POST", "/registry", body, accept=(409,))
-            if status != 409:
-                return True
-            # 409: it registered itself meanwhile (a service starting up); update it instead.
-        self._call("PUT", "/registry", body)
-        return True
+            "serviceId": service_id, "host": registration.address, "port": int(registration.port),
+            "healthCheck": {"interval": check.interval, "path": check.path, "type": "http"}}}
+        status, _answer = self._call("POST", "/registry", body, accept=(409,))
+        if status == 409:  # it is there (halted, different, or it registered itself meanwhile): update it
+            self._call("PUT", "/registry", body)
 
     def deregister(self, service_id, node=None):
         """Mark the registration HALT, as go-mod-registry's Unregister does (keeper keeps it and

@@ -18,7 +18,7 @@ REGISTRY_TYPES = ("consul", "keeper", "manifest", "none")
 
 
 # The registry connection options, shared by modules (argument_spec) and the
-# inventory plugin (doc fragment edgex.sysmgmt.registry). Environment fallbacks
+# inventory plugin (doc fragments edgex.sysmgmt.registry.modules and .plugins). Environment fallbacks
 # follow the Consul CLI so AWX credentials work unchanged.
 REGISTRY_ENV = {
     "token": ("CONSUL_HTTP_TOKEN",),

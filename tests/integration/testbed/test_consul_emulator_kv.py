@@ -79,8 +79,8 @@ def test_recurse_keys_and_separator(consul, prefix):
     for key in ("core-data/Writable/LogLevel", "core-data/Service/Port", "core-data/Service/Host", "top"):
         put(consul, prefix + key, "v")
     status, headers, entries = kv_get(consul, prefix + "?recurse")
-    assert [e["Key"] for e in entries] == [prefix + k for k in ("core-data/Service/Host", "core-data/Service/Port",
-                                                                  "core-data/Writable/LogLevel", "top")]
+    keys = ("core-data/Service/Host", "core-data/Service/Port", "core-data/Writable/LogLevel", "top")
+    assert [e["Key"] for e in entries] == [prefix + k for k in keys]
     assert int(headers["X-Consul-Index"]) == max(e["ModifyIndex"] for e in entries)
     assert kv_get(consul, prefix + "?keys")[2] == [e["Key"] for e in entries]
     assert kv_get(consul, prefix + "?keys&separator=/")[2] == [prefix + "core-data/", prefix + "top"]

@@ -41,8 +41,8 @@ def test_ip_addresses_get_lan_and_wan_ipv4_tagged_addresses(consul):
     consul.register("gw-ip", "edgex-test-core-data", node_address="127.0.0.3", address="127.0.0.3", port=59880)
     try:
         (entry,), _h = body_of(consul, "/v1/health/service/edgex-test-core-data")
-        assert entry["Service"]["TaggedAddresses"] == {"lan_ipv4": {"Address": "127.0.0.3", "Port": 59880},
-                                                        "wan_ipv4": {"Address": "127.0.0.3", "Port": 59880}}
+        tagged = {"Address": "127.0.0.3", "Port": 59880}
+        assert entry["Service"]["TaggedAddresses"] == {"lan_ipv4": tagged, "wan_ipv4": tagged}
         assert entry["Node"]["TaggedAddresses"]["lan_ipv4"] == "127.0.0.3"
     finally:
         consul.answer("PUT", "/v1/catalog/deregister", {"Node": "gw-ip"})

@@ -60,7 +60,7 @@ def test_consul_html_500_and_times(consul):
     status, headers, raw = consul.answer("GET", "/v1/catalog/nodes")
     assert status == 200 and b"<h1>200 OK</h1>" in raw
     consul.fault("500", path=r"^/v1/health/", times=2)
-    for _ in range(2):
+    for _attempt in range(2):
         status, _headers, raw = consul.answer("GET", "/v1/health/state/any")
         assert (status, raw) == (500, b"rpc error making call: emulated failure")
     assert consul.answer("GET", "/v1/health/state/any")[0] == 200  # the rule is used up
@@ -123,7 +123,7 @@ def test_consul_bad_rules_are_refused(consul):
     consul._need_emulator("fault rules")
     for body in ({"mode": "explode"}, {"mode": "500", "path": "("}, {"mode": "trickle-body", "rate": 0}):
         request = urllib.request.Request(consul.url + "/_emulator/fault", data=json.dumps(body).encode(),
-                                          method="POST")
+                                         method="POST")
         with pytest.raises(urllib.error.HTTPError) as err:
             urllib.request.urlopen(request, timeout=10)
         assert err.value.code == 400

@@ -182,8 +182,8 @@ REGISTRATION = "AddRegistrationRequest.Registration."
     ({"apiVersion": "v3", "registration": {"serviceId": "x", "host": "h", "port": 1, "healthCheck": {
         "interval": "1s", "path": "", "type": "http"}}}, 400, REGISTRATION + "HealthCheck.Path field is required"),
     (b"null", 400, "; ".join(["AddRegistrationRequest.BaseRequest.Versionable.ApiVersion field is required"] + [
-        REGISTRATION + f + " field is required" for f in ("ServiceId", "Host", "Port", "HealthCheck.Interval",
-                                                           "HealthCheck.Path", "HealthCheck.Type")])),
+        REGISTRATION + f + " field is required"
+        for f in ("ServiceId", "Host", "Port", "HealthCheck.Interval", "HealthCheck.Path", "HealthCheck.Type")])),
 ])
 def test_invalid_registrations_fail_as_keeper_fails_them(keeper, request_body, status, message):
     for method in ("POST", "PUT"):

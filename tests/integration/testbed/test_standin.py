@@ -458,7 +458,7 @@ def test_keeper_is_no_provider_before_4x():
     from tests.testbed.fixtures_docker import STANDIN
 
     done = subprocess.run([sys.executable, STANDIN, "--service", "core-data", "--port", "1", "--config-provider",
-                           "keeper"], capture_output=True, text=True, timeout=30, env=dict(os.environ))
+                           "keeper"], capture_output=True, text=True, timeout=30, env=dict(os.environ), check=False)
     assert done.returncode == 2 and "core-keeper is the configuration provider of EdgeX 4.x only" in done.stderr
 
 
@@ -473,9 +473,11 @@ def test_docker_stop_deregisters(consul, standin_container):
     client = consul.client()
     wait_until(lambda: registered(client, "core-data"), what="registration from the container")
     assert get(port, "/api/v3/ping")[1]["serviceName"] == "core-data"
-    started = time.time()
     subprocess.run(["docker", "stop", name], check=True, stdout=subprocess.DEVNULL)
-    assert time.time() - started < 5, "SIGTERM must stop the stand-in quickly"
+    # Its SIGTERM handler ended it (exit 0), not docker's SIGKILL after the stop timeout (137).
+    exit_code = subprocess.run(["docker", "inspect", "-f", "{{.State.ExitCode}}", name], capture_output=True,
+                               text=True, check=True).stdout.strip()
+    assert exit_code == "0", "SIGTERM must stop the stand-in (exit code %s)" % exit_code
     assert container_state(name) == "exited"
     assert not registered(client, "core-data")
     exit_code = subprocess.run(["docker", "inspect", "-f", "{{.State.ExitCode}}", name],

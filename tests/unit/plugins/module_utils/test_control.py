@@ -44,6 +44,9 @@ class FakeExecutor(object):
         self._record("restart", target)
         self.states[target] = "failed" if target in self.fail_start else "running"
 
+    def failure_text(self, target):
+        return "main process exited with status 1" if self.states.get(target) == "failed" else None
+
 
 def service(name, deps=(), executor="docker"):
     return Planned(name=name, executor=executor, target="edgex-" + name, depends_on=list(deps))
@@ -142,6 +145,9 @@ def test_a_failed_start_skips_dependents_and_names_them():
         control(fake).run(STACK, "started")
     by_name = {r["name"]: r for r in info.value.results}
     assert "core-metadata" in str(info.value)
+    # the executor's own words on why it failed (systemd: result, exit status, its last log lines)
+    assert by_name["core-metadata"]["error"] == \
+        "docker edgex-core-metadata failed after start: main process exited with status 1"
     assert by_name["core-data"]["skipped"] == "not started: core-metadata failed"
     assert by_name["device-virtual"]["skipped"] == "not started: core-data failed"
     assert by_name["support-notifications"]["after"] == "running"  # independent of the failure
@@ -223,3 +229,16 @@ def test_plan_refuses_unknown_and_hostile_names():
         plan(discovery("consul", [ServiceRecord("core-data; reboot", "gw1")]), None, "gw1", ["all"])
     with pytest.raises(ExecutorError, match="unknown executor"):
         plan(live, None, "gw1", ["core-data"], default_executor="podman")
+
+
+def test_a_plan_carries_what_the_address_rule_needs():
+    # A service registered under its container name is reached, once restarted, where edgex_health
+    # reaches it: the manifest's address and published port (issue 10 item 3).
+    live = Discovery("consul", nodes=[NodeRecord("gw1", "127.0.0.1")],
+                     services=[ServiceRecord("core-data", "gw1", address="edgex-core-data", port=59880)])
+    deployed = Discovery("manifest", nodes=[NodeRecord("gw1", "127.0.0.1")],
+                         services=[ServiceRecord("core-data", "gw1", address="127.0.0.1", port=59980,
+                                                 executor="docker", target="edgex-core-data")])
+    (planned,) = plan(live, deployed, "gw1", ["core-data"])
+    assert (planned.address, planned.port) == ("edgex-core-data", 59880)
+    assert (planned.node_address, planned.manifest_address, planned.manifest_port) == ("127.0.0.1", "127.0.0.1", 59980)

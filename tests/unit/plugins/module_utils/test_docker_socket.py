@@ -6,6 +6,7 @@ import socketserver
 import subprocess
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler
 
 import pytest
@@ -134,3 +135,23 @@ def test_without_the_sdk_the_executor_says_so_before_any_read(tmp_path):
                             env=dict(os.environ, PYTHONPATH=os.pathsep.join(collections)))
     assert result.returncode == 1
     assert "docker executor needs the Docker SDK for Python on this host (pip install docker)" in result.stderr
+
+
+# -- an SDK call's total deadline ----------------------------------------------------------------
+def test_an_sdk_call_that_does_not_return_is_cut_at_its_total_deadline(tmp_path):
+    # The SDK's timeout bounds each read (an answer that trickles renews it); the call as a whole
+    # is bounded by api_timeout plus the stop timeout the engine itself waits.
+    executor = get_executor("docker", docker_host="unix://%s" % (tmp_path / "docker.sock"), api_timeout=0.5)
+    release = threading.Event()
+    started = time.monotonic()
+
+    def trickle():  # an SDK call that keeps reading; gives up by itself after 10 s
+        while not release.wait(0.1) and time.monotonic() - started < 10:
+            pass
+
+    try:
+        with pytest.raises(ExecutorError, match="did not answer within 1.5s \\(stop edgex-core-data\\)"):
+            executor._call("stop", "edgex-core-data", lambda **kwargs: trickle(), timeout=1)
+    finally:
+        release.set()
+    assert time.monotonic() - started < 5

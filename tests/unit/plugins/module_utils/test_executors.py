@@ -20,12 +20,17 @@ from ansible_collections.edgex.sysmgmt.plugins.module_utils._executors.base impo
 )
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._executors.factory import default_target, get_executor
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._executors.compose import ComposeExecutor, parse_ps_json
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._executors.snap import parse_services, SnapExecutor
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._executors.systemd import parse_show, SystemdExecutor
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._executors.snap import parse_logs, parse_services, SnapExecutor
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._executors.systemd import (
+    parse_show,
+    SystemdExecutor,
+    user_environment,
+)
 
 DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "data", "executors")
 
-SHOW = ["--property=ActiveState,SubState,LoadState,MainPID,ExecMainStartTimestamp,Result", "--no-pager"]
+SHOW = ["--property=ActiveState,SubState,LoadState,MainPID,ExecMainStartTimestamp,Result,NRestarts,ExecMainCode,"
+        "ExecMainStatus", "--no-pager"]
 HOSTILE = ["x; rm -rf /", "-rf", "../etc", "a b", "", "x\n", "$(id)", "a/b/c", None, 42,
            "edgex/core-data\n", "edgexfoundry.core-data\n", "edgex-core-data.service\n", "edgex\n/core-data"]
 
@@ -51,6 +56,8 @@ class FakeRunner(object):
         self.timeouts.append(timeout)
         for prefix, answer in self.script:
             if argv[:len(prefix)] == list(prefix):
+                if isinstance(answer, list):  # one answer per call, the last one repeats
+                    answer = answer.pop(0) if len(answer) > 1 else answer[0]
                 if isinstance(answer, Exception):
                     raise answer
                 rc, stdout, stderr = answer
@@ -241,7 +248,8 @@ def test_systemd_show_argv_and_running_details():
     assert runner.calls == [["systemctl", "show", "edgex-core-data.service"] + SHOW]
     assert details == {
         "state": "running", "target": "edgex-core-data.service", "raw": "active/running", "load_state": "loaded",
-        "result": "success", "started_at": "Mon 2025-03-10 08:01:02 UTC", "pid": 1742, "exit_code": None,
+        "result": "success", "started_at": "Sun 2026-11-29 19:36:35 UTC", "pid": 102, "exit_code": None,
+        "restarts": 0, "status_text": "active/running",
     }
 
 
@@ -265,7 +273,18 @@ def test_systemd_stopped_and_missing_units_have_no_pid_or_start_time():
     details = executor.details("edgex-nope")
     assert (details["pid"], details["started_at"], details["load_state"]) == (None, None, "not-found")
     executor, _runner = systemd(recording("systemctl-show-failed.txt"))
-    assert executor.details("edgex-core-data")["result"] == "exit-code"
+    details = executor.details("edgex-core-data")
+    assert (details["result"], details["exit_code"], details["restarts"]) == ("exit-code", 1, 5)
+    assert details["status_text"] == ("failed/failed, result exit-code, main process exited with status 1, "
+                                      "restarted 5 time(s) by systemd")
+
+
+def test_systemd_crash_loop_shows_its_restarts():
+    # Restart=on-failure, between two attempts: systemd brings it back itself, like a restarting container.
+    executor, _runner = systemd(recording("systemctl-show-auto-restart.txt"))
+    details = executor.details("edgex-core-command")
+    assert (details["state"], details["restarts"], details["exit_code"]) == ("running", 1, 1)
+    assert details["status_text"].startswith("activating/auto-restart, result exit-code")
 
 
 def test_systemd_user_scope_puts_user_before_the_verb():
@@ -303,19 +322,80 @@ def test_systemd_without_systemd_names_unit_and_cause():
                                  "Failed to connect to bus: Host is down")
 
 
-def test_systemd_user_scope_without_a_user_bus():
+def test_systemd_user_scope_without_a_user_bus_says_how_to_reach_one():
     executor, _runner = systemd(rc=1, stderr=recording("systemctl-user-show-no-bus.stderr"), scope="user")
-    with pytest.raises(ExecutorError, match="Failed to connect to bus: No medium found"):
+    with pytest.raises(ExecutorError) as raised:
         executor.state("edgex-core-data")
+    assert "Failed to connect to bus: No medium found" in str(raised.value)
+    assert "loginctl enable-linger" in str(raised.value)
 
 
-def test_systemd_failed_start_reports_systemctls_message():
-    stderr = ("Job for edgex-core-data.service failed because the control process exited with error code.\n"
-              "See \"systemctl status edgex-core-data.service\" and \"journalctl -xeu edgex-core-data.service\" "
-              "for details.\n")
-    runner = FakeRunner((("systemctl", "start"), (1, "", stderr)))
-    with pytest.raises(ExecutorError, match=r"^systemd executor cannot start edgex-core-data.service: Job for"):
-        SystemdExecutor(runner=runner).start("edgex-core-data")
+def test_systemd_user_scope_finds_the_users_manager_without_xdg_runtime_dir(monkeypatch):
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    executor = SystemdExecutor(scope="user")
+    assert executor.runner._environment()["XDG_RUNTIME_DIR"] == "/run/user/%d" % os.geteuid()
+    monkeypatch.setenv("XDG_RUNTIME_DIR", "/run/user/4242")
+    assert SystemdExecutor(scope="user").runner._environment()["XDG_RUNTIME_DIR"] == "/run/user/4242"
+    assert user_environment({"PATH": "/bin"}, euid=1000) == {"PATH": "/bin", "XDG_RUNTIME_DIR": "/run/user/1000"}
+
+
+def test_systemd_start_of_a_unit_past_its_start_limit_resets_it_once():
+    # Captured: after 5 crashes systemd refuses even a manual start until reset-failed.
+    refused = (1, "", recording("systemctl-start-limit-hit.stderr"))
+    runner = FakeRunner((("systemctl", "start"), [refused, ok()]),
+                        (("systemctl", "show"), ok(recording("systemctl-show-failed.txt"))),
+                        (("systemctl", "reset-failed"), ok()))
+    SystemdExecutor(runner=runner).start("edgex-core-command")
+    assert runner.calls == [["systemctl", "start", "edgex-core-command.service"],
+                            ["systemctl", "show", "edgex-core-command.service"] + SHOW,
+                            ["systemctl", "reset-failed", "edgex-core-command.service"],
+                            ["systemctl", "start", "edgex-core-command.service"]]
+
+
+def test_systemd_failed_start_reports_systemctls_message_and_the_units_own_words():
+    runner = FakeRunner((("systemctl", "start"), (1, "", recording("systemctl-start-limit-hit.stderr"))),
+                        (("systemctl", "show"), ok(recording("systemctl-show-failed.txt"))),
+                        (("systemctl", "reset-failed"), ok()),
+                        (("journalctl",), ok(recording("journalctl-unit-crash.txt"))))
+    with pytest.raises(ExecutorError) as raised:
+        SystemdExecutor(runner=runner).start("edgex-core-command")
+    message = str(raised.value)
+    assert message.startswith("systemd executor cannot start edgex-core-command.service: Job for")
+    assert ("unit: failed/failed, result exit-code, main process exited with status 1, restarted 5 time(s) by "
+            "systemd; last logged: ") in message
+    assert "standin: core-command: crashing on start as told" in message
+    # Tried twice (once after reset-failed), then read what the unit says; journal lines of the unit's own processes.
+    assert [c[1] for c in runner.calls if c[0] == "systemctl"] == ["start", "show", "reset-failed", "start", "show"]
+    assert ["journalctl", "_SYSTEMD_UNIT=edgex-core-command.service", "-n", "3", "-o", "cat", "--no-pager"] \
+        in runner.calls
+
+
+def test_systemd_a_job_another_job_canceled_is_run_again():
+    # Captured: restarting the database (Requires= of core-metadata) canceled a stop of core-metadata.
+    canceled = (1, "", recording("systemctl-stop-canceled.stderr"))
+    runner = FakeRunner((("systemctl", "stop"), [canceled, ok()]))
+    SystemdExecutor(runner=runner).stop("edgex-core-metadata", timeout=5)
+    assert runner.calls == [["systemctl", "stop", "edgex-core-metadata.service"]] * 2
+
+
+def test_systemd_a_job_canceled_again_and_again_is_an_error_after_two_retries():
+    canceled = (1, "", recording("systemctl-stop-canceled.stderr"))
+    runner = FakeRunner((("systemctl", "stop"), [canceled]),
+                        (("systemctl", "show"), ok(recording("systemctl-show-active.txt"))),
+                        (("journalctl",), ok()))
+    with pytest.raises(ExecutorError, match="cannot stop edgex-core-metadata.service: Job for edgex-core-metadata"
+                                            ".service canceled.\nunit: active/running$"):
+        SystemdExecutor(runner=runner).stop("edgex-core-metadata")
+    assert [c[1] for c in runner.calls].count("stop") == 3
+
+
+def test_systemd_failed_start_of_a_unit_that_is_not_failed_is_not_retried():
+    runner = FakeRunner((("systemctl", "start"), (1, "", "Failed to start edgex-x.service: Access denied\n")),
+                        (("systemctl", "show"), ok(recording("systemctl-show-inactive.txt"))),
+                        (("journalctl",), (1, "", "No journal files were found.\n")))
+    with pytest.raises(ExecutorError, match="Access denied\nunit: inactive/dead$"):
+        SystemdExecutor(runner=runner).start("edgex-x")
+    assert [c[1] for c in runner.calls] == ["start", "show", "show", "_SYSTEMD_UNIT=edgex-x.service"]
 
 
 def test_systemd_garbage_output_is_an_error_not_a_state():
@@ -391,6 +471,35 @@ def test_snap_user_daemon_without_state_is_an_error():
     executor, _runner = snap(stdout="Service  Startup  Current  Notes\nedgexfoundry.ui  enabled  -  user\n")
     with pytest.raises(ExecutorError, match="Current='-'"):
         executor.state("edgexfoundry.ui")
+
+
+def test_snap_states_from_edgexs_own_documentation():
+    # EdgeX 3.0 snaps as EdgeX's docs show them (edgex-docs Ch-OSImageWithEdgeX.md; see the data README).
+    rows = parse_services(recording("snap-services-edgex-3.0-docs.txt"))
+    assert len(rows) == 16
+    listing = recording("snap-services-edgex-3.0-docs.txt")
+    for target, state, startup in [("edgexfoundry.core-data", "running", "enabled"),
+                                   ("edgexfoundry.core-common-config-bootstrapper", "stopped", "enabled"),
+                                   ("edgexfoundry.nginx", "stopped", "disabled"),
+                                   ("edgex-device-virtual.device-virtual", "running", "enabled")]:
+        executor, _runner = snap(stdout=listing)
+        details = executor.details(target)
+        assert (details["state"], details["startup"]) == (state, startup), target
+
+
+def test_snap_logs_lines_from_edgexs_own_documentation():
+    entries = parse_logs("...\n" + recording("snap-logs-edgexfoundry-docs.txt"))
+    assert len(entries) == 6
+    assert entries[0] == {"time": "2023-05-24T15:43:54Z", "app": "edgexfoundry.consul", "pid": 2785,
+                          "message": "2023-05-24T15:43:54.667Z [INFO]  agent: Synced check: check=support-notifications"}
+
+
+def test_snap_failure_text_is_the_apps_state_and_its_last_log_lines():
+    runner = FakeRunner((("snap", "services"), ok(recording("snap-services-inactive.txt"))),
+                        (("snap", "logs"), ok(recording("snap-logs-edgexfoundry-docs.txt"))))
+    text = SnapExecutor(runner=runner).failure_text("edgexfoundry.core-data")
+    assert text.startswith("inactive (disabled); last logged: 2023-05-24T15:43:54.667Z [INFO]")
+    assert runner.calls[1] == ["snap", "logs", "-n=3", "edgexfoundry.core-data"]
 
 
 def test_snap_start_stop_restart_argv():
@@ -486,34 +595,54 @@ def test_compose_falls_back_to_standalone_docker_compose_v2():
     assert runner.calls[2] == ["docker-compose", "-p", "edgex", "ps", "--all", "--format", "json"]
 
 
-def test_compose_v1_reads_state_through_docker_inspect():
-    inspected = recording("docker-inspect-exited-1.json")
-    runner = FakeRunner((PLUGIN, ToolNotFoundError("docker")),
-                        (STANDALONE, ok(recording("compose-version-v1.txt"))),
-                        (("docker-compose", "-p", "edgex", "ps"), ok(recording("compose-v1-ps-q.txt"))),
-                        (("docker", "inspect"), ok(inspected)))
-    executor = ComposeExecutor(runner=runner)
+V1_PS = ["docker", "ps", "--all", "--quiet", "--no-trunc", "--filter", "label=com.docker.compose.project=edgex",
+         "--filter", "label=com.docker.compose.service=device-virtual", "--filter",
+         "label=com.docker.compose.oneoff=False"]
+
+
+def compose_v1(*script):
+    runner = FakeRunner((PLUGIN, ToolNotFoundError("docker")), (STANDALONE, ok(recording("compose-version-v1.txt"))),
+                        *script)
+    return ComposeExecutor(runner=runner), runner
+
+
+def test_compose_v1_reads_state_by_its_labels_and_docker_inspect():
+    # Captured from docker-compose 1.29.2: the labels it puts on a service's containers.
+    executor, runner = compose_v1((("docker", "ps"), ok(recording("docker-ps-compose-v1-labels.txt"))),
+                                  (("docker", "inspect"), ok(recording("docker-inspect-exited-1.json"))))
     details = executor.details("edgex/device-virtual")
-    container_id = recording("compose-v1-ps-q.txt").strip()
-    assert runner.calls[1:] == [list(STANDALONE),
-                                ["docker-compose", "-p", "edgex", "ps", "--all", "-q", "device-virtual"],
-                                ["docker", "inspect", container_id]]
+    container_id = recording("docker-ps-compose-v1-labels.txt").strip()
+    assert runner.calls[1:] == [list(STANDALONE), V1_PS, ["docker", "inspect", container_id]]
     assert (details["state"], details["exit_code"], details["pid"]) == ("failed", 1, None)
     assert details["started_at"].startswith("20")
 
 
-def test_compose_v1_unknown_service_is_absent():
-    runner = FakeRunner((PLUGIN, (125, "", recording("docker-compose-plugin-missing.stderr"))),
-                        (STANDALONE, ok(recording("compose-version-v1.txt"))),
-                        (("docker-compose", "-p"), (1, "", recording("compose-v1-ps-no-such-service.stderr"))))
-    assert ComposeExecutor(runner=runner).state("edgex/core-data") == "absent"
+def test_compose_v1_created_container_is_stopped():
+    executor, _runner = compose_v1((("docker", "ps"), ok(recording("docker-ps-compose-v1-labels.txt"))),
+                                   (("docker", "inspect"), ok(recording("docker-inspect-compose-v1-created.json"))))
+    details = executor.details("edgexcmp/device-virtual")
+    assert (details["state"], details["raw"], details["pid"]) == ("stopped", ["created"], None)
+    assert details["containers"][0]["name"] == "edgexcmp_device-virtual_1"
+
+
+def test_compose_v1_project_label_is_normalised_as_v1_does():
+    executor, runner = compose_v1((("docker", "ps"), ok("")))
+    # Valid project names are lower-case already; v1 also drops the dots.
+    executor.state("edgex.gw-1_a/device-virtual")
+    assert "label=com.docker.compose.project=edgexgw-1_a" in runner.calls[-1]
 
 
 def test_compose_v1_without_containers_is_absent():
-    runner = FakeRunner((PLUGIN, ToolNotFoundError("docker")), (STANDALONE, ok("1.29.2\n")),
-                        (("docker-compose", "-p"), ok("")))
-    assert ComposeExecutor(runner=runner).state("edgex/core-data") == "absent"
+    executor, runner = compose_v1((("docker", "ps"), ok("")))
+    assert executor.state("edgex/core-data") == "absent"
     assert len(runner.calls) == 3  # no docker inspect with an empty id list
+
+
+def test_compose_v1_acting_without_its_file_says_so():
+    # Captured: v1 run outside the project's directory, without -f or --project-directory.
+    executor, _runner = compose_v1((("docker-compose", "-p"), (1, "", recording("compose-v1-no-config.stderr"))))
+    with pytest.raises(ExecutorError, match="cannot start edgex/core-data: Can't find a suitable configuration file"):
+        executor.start("edgex/core-data")
 
 
 def test_compose_errors_name_target_and_cause():

@@ -183,7 +183,7 @@ def test_reaping_deregisters_only_what_the_policy_reaps():
     reaped, kept = run.split()
     assert [e["id"] for e in reaped] == ["core-data"] and reaped[0]["target"] == "edgex-core-data"
     assert {e["id"]: e["reason"] for e in kept} == {"core-command": "its executor says it is running",
-                                                     "support-scheduler": "its registration is not critical"}
+                                                    "support-scheduler": "its registration is not critical"}
     # the reaped registration's timer is gone; the kept critical one keeps its first sighting
     assert ledger["services"] == {"gw1/core-command": {"first_critical": 50.0}}
 
@@ -210,3 +210,27 @@ def test_a_registration_without_an_executor_target_is_kept():
     run.decide_and_deregister(empty_ledger(), lambda s: pytest.fail("must not be reaped"))
     (kept,) = run.split()[1]
     assert kept["executor"] is None and kept["reason"] == "its executor state is unknown"
+
+
+def serf(status):
+    return {"id": "serfHealth", "service_id": "", "status": status}
+
+
+def test_a_registration_without_checks_is_judged_by_its_node_never_by_our_reaching_it():
+    # Issue 10 item 6: no service checks, serfHealth passing, nothing answered at an address that
+    # does not resolve, target gone: Consul calls it passing, so it stays.
+    unchecked = ServiceRecord("device-rest", "gw1", checks=[serf("passing")])
+    dead_node = ServiceRecord("device-virtual", "gw1", checks=[serf("critical")])
+    manifest_entry = ServiceRecord("core-data", "gw1")  # the manifest registry: no checks at all
+    results = [result(s.name, "unhealthy", "absent", reasons=["cannot resolve edgex-%s within 1.0s" % s.name])
+               for s in (unchecked, dead_node, manifest_entry)]
+    run = ReapingRun("gw1", [unchecked, dead_node, manifest_entry], results, FakeExecutors(), critical_for=0,
+                     require_target="absent", now=50.0)
+    deregistered = []
+    run.decide_and_deregister(empty_ledger(), lambda s: deregistered.append(s.id))
+    assert deregistered == ["device-virtual"]
+    reaped, kept = run.split()
+    assert reaped[0]["registry_status"] == "critical"
+    assert {e["id"]: (e["registry_status"], e["reason"]) for e in kept} == {
+        "device-rest": ("passing", "its registration is not critical"),
+        "core-data": ("unknown", "its registry reports no checks for it")}

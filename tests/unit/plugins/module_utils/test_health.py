@@ -1,10 +1,8 @@
 """_probe and _health: probes against tiny in-process HTTP servers, verdict rules, concurrency, waiting."""
 
-import json
 import socket
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -18,75 +16,41 @@ from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.health impo
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.probe import Probe, probe_ping
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.model import ServiceRecord
 
-PING = "/api/v3/ping"
+from ping_servers import HANG_SECONDS, TRICKLE_SECONDS, free_port
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+class InFlight(object):
+    """Counts the probes running at once (those to ``ports``), and the most that ever did."""
 
+    def __init__(self, probe, ports):
+        self.probe, self.ports = probe, set(ports)
+        self.lock = threading.Lock()
+        self.active = self.peak = 0
 
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-
-def make_handler(behaviour, service_name, release):
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, fmt, *args):
-            return
-
-        def _send(self, status, body):
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def do_GET(self):  # noqa: N802
-            if self.path != PING:
-                self._send(404, b"{}")
-            elif behaviour == "ok":
-                self._send(200, json.dumps({"apiVersion": "v3", "timestamp": "Mon Nov 24 21:13:43 UTC 2026",
-                                            "serviceName": service_name}).encode())
-            elif behaviour == "500":
-                self._send(500, b'{"apiVersion":"v3","statusCode":500,"message":"boom"}')
-            elif behaviour == "wrong-name":
-                self._send(200, b'{"apiVersion":"v3","timestamp":"x","serviceName":"core-metadata"}')
-            elif behaviour == "garbage":
-                self._send(200, b"<html>not json</html>")
-            elif behaviour == "hang":
-                release.wait(30)
-            elif behaviour == "trickle":
-                # Headers one byte at a time: each read is quick, the whole answer is not.
-                for byte in b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Slow: " + b"x" * 100:
-                    if release.wait(0.1):
-                        return
-                    self.wfile.write(bytes([byte]))
-                    self.wfile.flush()
-
-    return Handler
+    def __call__(self, service, timeout):
+        if service.port not in self.ports:
+            return self.probe(service, timeout)
+        with self.lock:
+            self.active += 1
+            self.peak = max(self.peak, self.active)
+        try:
+            return self.probe(service, timeout)
+        finally:
+            with self.lock:
+                self.active -= 1
 
 
 @pytest.fixture
-def serve():
-    """Factory: serve(behaviour, service_name="core-data", port=None) -> port of a running server."""
-    servers = []
-    release = threading.Event()
+def in_flight(monkeypatch):
+    """Factory: in_flight(ports) -> an InFlight that check_services now probes through."""
+    from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway import health
 
-    def start(behaviour, service_name="core-data", port=None):
-        server = Server(("127.0.0.1", port or 0), make_handler(behaviour, service_name, release))
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        servers.append(server)
-        return server.server_address[1]
+    def count(ports):
+        counter = InFlight(health.probe_ping, ports)
+        monkeypatch.setattr(health, "probe_ping", counter)
+        return counter
 
-    yield start
-    release.set()
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+    return count
 
 
 def record(name="core-data", port=None, node="gw1", **kwargs):
@@ -107,10 +71,12 @@ def only(results):
 # -- probes and verdicts -----------------------------------------------------------------
 def test_correct_ping_is_healthy_with_latency(serve):
     port = serve("ok")
+    started = time.monotonic()
     probe = probe_ping(record(port=port), 2.0)
-    assert probe.ok and probe.kind == "http" and probe.http_status == 200
+    took_ms = (time.monotonic() - started) * 1000
+    assert probe.ok and probe.kind == "edgex-ping" and probe.http_status == 200
     assert probe.target == "http://127.0.0.1:%d/api/v3/ping" % port
-    assert 0 < probe.latency_ms < 2000
+    assert 0 < probe.latency_ms <= took_ms + 0.05  # milliseconds (rounded to 0.1), and part of the call
     result = only(check_services([record(port=port, status="passing", checks=consul_checks("core-data"))],
                                  registry_source="consul"))
     assert (result.verdict, result.reasons) == ("healthy", [])
@@ -141,7 +107,7 @@ def test_hung_ping_times_out_and_the_registry_reasons_are_kept(serve):
     result = only(check_services([record(port=port, status="critical",
                                          checks=consul_checks("core-data", "critical"))],
                                  timeout=0.5, registry_source="consul"))
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < HANG_SECONDS / 3  # stopped by its deadline, not by the server
     assert result.verdict == "unhealthy"
     assert result.reasons == ["ping timed out after 0.5s", "Consul check 'core-data' critical"]
     assert result.latency_ms is None
@@ -152,7 +118,7 @@ def test_a_trickling_server_is_bounded_by_one_deadline(serve):
     port = serve("trickle")
     started = time.monotonic()
     probe = probe_ping(record(port=port), 0.6)
-    assert time.monotonic() - started < 1.2
+    assert time.monotonic() - started < TRICKLE_SECONDS / 3  # not the whole trickle
     assert not probe.ok and probe.error == "ping timed out after 0.6s"
 
 
@@ -173,13 +139,13 @@ def test_ping_ok_but_registry_critical_is_degraded(serve):
     assert results[2].reasons == ["Consul check 'core-data' warning"]
 
 
-def test_non_api_service_gets_a_tcp_connect():
+def test_an_unknown_registration_gets_a_tcp_connect():
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(5)
     try:
-        up = record("redis", port=listener.getsockname()[1])
-        down = record("mqtt-broker", port=free_port())
+        up = record("grafana", port=listener.getsockname()[1])
+        down = record("grafana", port=free_port())
         up_result, down_result = check_services([up, down], timeout=1.0)
     finally:
         listener.close()
@@ -252,42 +218,58 @@ def test_summary_counts_every_verdict(serve):
 
 
 # -- concurrency ---------------------------------------------------------------------------
-def test_forty_services_ten_hanging_take_about_one_timeout(serve):
+def test_forty_services_ten_hanging_take_about_one_timeout(serve, in_flight):
     services = [record(port=serve("hang" if i % 4 == 0 else "ok"), node="gw%d" % i) for i in range(40)]
+    hung = in_flight(s.port for i, s in enumerate(services) if i % 4 == 0)
     started = time.monotonic()
     results = check_services(services, timeout=1.0, max_workers=32)
     elapsed = time.monotonic() - started
-    assert elapsed < 2.5, elapsed
+    # The hung ones were probed at once (the first 32 have a worker each: 8 of them hang), so the
+    # check took about one timeout, far from the ten a probe at a time would take.
+    assert hung.peak >= 8, hung.peak
+    assert elapsed < 10 * 1.0 / 2, elapsed
     assert [r.node for r in results] == [s.node for s in services]  # input order kept
     assert summary(results)["unhealthy"] == 10 and summary(results)["healthy"] == 30
     assert all(r.reasons == ["ping timed out after 1.0s"] for r in results if r.verdict == "unhealthy")
 
 
-def test_max_workers_bounds_the_pool(serve):
+def test_max_workers_bounds_the_pool(serve, in_flight):
     # Four hung services and two workers: two rounds of one timeout each.
     port = serve("hang")
+    hung = in_flight([port])
     started = time.monotonic()
     check_services([record(port=port, node="gw%d" % i) for i in range(4)], timeout=0.5, max_workers=2)
-    assert 0.9 < time.monotonic() - started < 1.8
+    assert 0.9 < time.monotonic() - started  # at least two rounds
+    assert hung.peak == 2  # never more than two at once, and both workers used
 
 
 # -- waiting -------------------------------------------------------------------------------
 def test_wait_until_healthy_returns_once_a_late_server_answers(serve):
     port = free_port()
-    timer = threading.Timer(1.2, serve, args=("ok",), kwargs={"port": port})
+    listening = []
+    timer = threading.Timer(1.2, lambda: listening.append((serve("ok", port=port), time.monotonic())))
     timer.start()
-    retries = []
+    retries, checks = [], []
+
+    def get_services():
+        checks.append(time.monotonic())
+        return [record(port=port)]
+
     started = time.monotonic()
     try:
         results, pending = wait_until_healthy(
-            lambda: [record(port=port)], lambda services: check_services(services, timeout=0.5), wait_timeout=15,
+            get_services, lambda services: check_services(services, timeout=0.5), wait_timeout=15,
             initial_delay=0.2, max_delay=1,
             on_retry=lambda attempt, results, pending, pause: retries.append((attempt, pending, pause)))
     finally:
         timer.cancel()
     elapsed = time.monotonic() - started
     assert pending == [] and only(results).verdict == "healthy"
-    assert 1.2 <= elapsed < 4.0
+    assert 1.2 <= elapsed < 15  # it waited for the server, and not for the whole wait_timeout
+    # It returned once the server answered: every check that failed began before it listened.
+    listening_since = listening[0][1]
+    assert all(checks[attempt - 1] < listening_since for attempt, _p, _pause in retries)
+    assert len(checks) == len(retries) + 1
     assert retries and all(p == ["core-data"] for _a, p, _pause in retries)
     assert [a for a, _p, _pause in retries] == list(range(1, len(retries) + 1))
     pauses = [pause for _a, _p, pause in retries]
@@ -309,7 +291,10 @@ def test_wait_until_healthy_gives_up_naming_what_is_still_unhealthy(serve):
     elapsed = time.monotonic() - started
     assert pending == ["core-metadata"]
     assert [r.verdict for r in results] == ["healthy", "unhealthy"]
-    assert 1.5 <= elapsed < 3.0
+    assert elapsed >= 1.5
+    # It gave up at the deadline: one check at most began after it, the last one.
+    deadline = started + 1.5
+    assert all(call < deadline for call in calls[:-1]), [call - started for call in calls]
     assert len(calls) >= 3  # asked the registry again on every attempt
 
 

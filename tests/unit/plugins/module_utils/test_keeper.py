@@ -257,7 +257,7 @@ def test_404_that_is_not_keepers_answer_is_not_taken_for_absent(answer):
 
 def test_400_names_the_route_and_keepers_message():
     opener = FakeSend((404, edgex_error(404, "registration not found by serviceId")),
-                        (400, edgex_error(400, "*requests.AddRegistrationRequest json decoding failed")))
+                      (400, edgex_error(400, "*requests.AddRegistrationRequest json decoding failed")))
     with pytest.raises(RegistryError, match=r"rejected POST /api/v3/registry: 400 \*requests\.AddRegistration"):
         KeeperRegistry(SETTINGS, send=opener).register(record())
 
@@ -308,8 +308,8 @@ def test_openapi_spelling_and_halt_from_a_keeper_that_ignores_deregistered():
 
 def test_register_race_409_falls_back_to_update():
     opener = FakeSend((404, edgex_error(404, "registration not found by serviceId")),
-                        (409, edgex_error(409, "registry with service id 'core-data' already exists")),
-                        (204, b""))
+                      (409, edgex_error(409, "registry with service id 'core-data' already exists")),
+                      (204, b""))
     assert KeeperRegistry(SETTINGS, send=opener).register(record()) is True
     assert [r[0] for r in opener.requests] == ["GET", "POST", "PUT"]
     sent = json.loads(opener.requests[2][2])

@@ -14,6 +14,7 @@ from ansible_collections.edgex.sysmgmt.plugins.module_utils._executors.compose i
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._executors.docker import container_usage, engine_time
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._executors.snap import SnapExecutor
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._executors.systemd import (
+    SHOW_PROPERTIES,
     SystemdExecutor,
     parse_show,
     systemd_number,
@@ -119,7 +120,7 @@ def test_systemd_numbers(value, number):
 
 USAGE_SHOW = ["--property=CPUUsageNSec,MemoryCurrent,MemoryMax,MemoryLimit,NRestarts,ActiveEnterTimestamp,"
               "ActiveEnterTimestampMonotonic,ActiveState", "--no-pager"]
-STATE_SHOW = ["--property=ActiveState,SubState,LoadState,MainPID,ExecMainStartTimestamp,Result", "--no-pager"]
+STATE_SHOW = ["--property=" + ",".join(SHOW_PROPERTIES), "--no-pager"]
 
 
 def test_unit_usage_from_systemctl_show():

@@ -47,7 +47,7 @@ class Probing(GatewayModule):
     options = dict(wait_timeout=dict(type="float", default=60.0))
     positive = ("probe_timeout",)
     non_negative = ("wait_timeout",)
-    outcome = None
+    outcome = EdgeXError("each test sets the outcome of run()")
 
     def run(self):
         if isinstance(self.outcome, Exception):

@@ -48,7 +48,7 @@ def trickle(server, first_line_only):
     """Accepts, then sends an answer one byte every 0.2 s (the status line, or a body)."""
     while True:
         try:
-            conn, _ = server.accept()
+            conn, _peer = server.accept()
         except OSError:
             return
         conn.recv(65536)
@@ -260,7 +260,7 @@ def tls_server(certificates, name):
     def serve():
         while True:
             try:
-                conn, _ = server.accept()
+                conn, _peer = server.accept()
             except OSError:
                 return
             try:

@@ -7,7 +7,11 @@ import threading
 import pytest
 
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.ledger import forget_unseen, record_of, store
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.reaping import REAPING_FIELDS, answered, own_status
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.reaping import (
+    REAPING_FIELDS,
+    answered,
+    reported_status,
+)
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.remediation import REMEDIATION_FIELDS
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.health import HealthResult
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.model import ServiceRecord
@@ -127,7 +131,7 @@ def test_policy_problems():
 
 # -- reaping --------------------------------------------------------------------------------
 def reap(record, now, critical=True, state="absent", answered=False, require="absent", critical_for=60):
-    return reap_step(record, critical, now, critical_for, state, answered, require)
+    return reap_step(record, "critical" if critical else "passing", now, critical_for, state, answered, require)
 
 
 def test_reaped_after_critical_for_when_the_target_is_absent():
@@ -164,16 +168,46 @@ def test_not_critical_clears_only_the_reaping_timer():
     assert decision.action == "keep" and record == {"restarts": [5]}
 
 
-def test_own_status_ignores_serf_health_and_falls_back_to_the_probe():
-    checks = [{"id": "serfHealth", "status": "critical", "service_id": ""},
-              {"id": "core-data", "status": "passing", "service_id": "core-data"}]
-    service = ServiceRecord(name="core-data", node="gw1", checks=checks)
-    assert own_status(service, heard=False) == "passing"
-    unchecked = ServiceRecord(name="core-data", node="gw1")
-    assert own_status(unchecked, heard=False) == "critical"
-    assert own_status(unchecked, heard=True) == "passing"
+def checks(service_status=None, serf_status=None, service_id="core-data"):
+    found = []
+    if serf_status is not None:
+        found.append({"id": "serfHealth", "status": serf_status, "service_id": ""})
+    if service_status is not None:
+        found.append({"id": service_id, "status": service_status, "service_id": service_id})
+    return found
+
+
+@pytest.mark.parametrize("service_status, serf_status, reported", [
+    ("critical", "passing", "critical"),  # its own check
+    ("passing", "critical", "critical"),  # its node: Consul reports every service of a dead node critical
+    ("warning", "passing", "warning"),
+    ("passing", "passing", "passing"),
+    (None, "passing", "passing"),  # no checks of its own: as healthy as its node
+    (None, "critical", "critical"),
+    (None, None, "unknown"),  # the manifest registry: no health at all
+])
+def test_reported_status_is_what_the_registry_says(service_status, serf_status, reported):
+    service = ServiceRecord(name="core-data", node="gw1", checks=checks(service_status, serf_status))
+    assert reported_status(service) == reported
+
+
+def test_another_services_check_on_the_node_is_not_this_registrations():
+    service = ServiceRecord(name="core-data", node="gw1",
+                            checks=checks(None, "passing") + checks("critical", service_id="core-command"))
+    assert reported_status(service) == "passing"
+
+
+def test_what_answers_is_what_a_probe_heard():
     assert answered(HealthResult(name="x", verdict="unhealthy", latency_ms=2.0))
     assert not answered(HealthResult(name="x", verdict="unhealthy"))
+
+
+def test_a_registration_the_registry_reports_nothing_about_is_never_reaped():
+    # Nothing answers, the target is gone, for ages: still no registry verdict, so kept.
+    record, decision = reap_step({"first_critical": 0}, "unknown", 10 ** 6, 60, "absent", False, "absent")
+    assert (decision.action, decision.reason) == ("keep", "its registry reports no checks for it")
+    assert record == {}
+    assert reap_step({}, "warning", 10 ** 6, 0, "absent", False)[1].reason == "its registration is not critical"
 
 
 def test_forget_unseen_drops_timers_of_services_gone_from_the_node():

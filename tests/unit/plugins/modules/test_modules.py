@@ -2,6 +2,9 @@
 aliases, ranges, required combinations, what is refused before anything runs, and that the
 executor options reach the executors."""
 
+import socket
+import time
+
 import pytest
 import yaml
 
@@ -128,8 +131,9 @@ class RecordingExecutor(object):
     ("compose", {"project": "factory", "project_directory": "/opt/edgex", "compose_files": ["/opt/edgex/a.yml"]},
      {"project_directory": "/opt/edgex", "files": ["/opt/edgex/a.yml"]}),
     ("systemd", {"systemd_scope": "user"}, {"scope": "user"}),
-    ("docker", {"docker_host": "unix:///run/other.sock", "stop_timeout": 4},
-     {"docker_host": "unix:///run/other.sock", "stop_timeout": 4}),
+    # an engine call's deadline is the task's wait_timeout
+    ("docker", {"docker_host": "unix:///run/other.sock", "stop_timeout": 4, "wait_timeout": 2},
+     {"docker_host": "unix:///run/other.sock", "stop_timeout": 4, "api_timeout": 2.0}),
 ])
 def test_executor_options_reach_the_executor(run_module, tmp_path, monkeypatch, executor, args, options):
     monkeypatch.setattr(factory, "EXECUTOR_CLASSES", dict.fromkeys(factory.EXECUTOR_CLASSES, RecordingExecutor))
@@ -161,6 +165,26 @@ def test_registry_options_are_checked_before_anything_runs(run_module, args, mes
     assert "S#" not in result["msg"]
 
 
+def test_a_silent_docker_engine_costs_edgex_service_about_its_wait_timeout(run_module, tmp_path):
+    # Issue 11 item 4: three engine reads of a fixed 60 s each made this 180 s with wait_timeout 2.
+    engine = str(tmp_path / "silent.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(engine)
+    listener.listen(64)  # takes connections, never answers
+    path = manifest(tmp_path)
+    started = time.monotonic()
+    try:
+        result = run_module(edgex_service.main, {"name": ["core-data"], "state": "started", "node": "gw1",
+                                                 "registry_type": "none", "manifest_path": path,
+                                                 "docker_host": "unix://" + engine, "wait_timeout": 2})
+    finally:
+        listener.close()
+    elapsed = time.monotonic() - started
+    assert result["failed"] is True
+    assert "is not answering: no answer within 2.0s" in result["services"][0]["error"]
+    assert elapsed < 30, elapsed
+
+
 @pytest.mark.parametrize("module, args", [
     (edgex_config, {"settings": {"Writable": {"LogLevel": "DEBUG"}}}),
     (edgex_config_info, {}),
@@ -179,4 +203,3 @@ def test_metrics_of_unknown_names_fail_with_the_shared_message(run_module, tmp_p
                                              "manifest_path": manifest(tmp_path)})
     assert result["failed"] is True
     assert result["msg"] == "unknown service core-dta on node gw1 in the manifest registry; known there: core-data"
-
