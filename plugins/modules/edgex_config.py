@@ -257,19 +257,16 @@ check_and_set:
   type: bool
 """
 
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.config import RELEASES, ConflictError, open_run
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.config import (
+    ConflictError, config_options, open_run)
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._module import GatewayModule, TaskFailed
 
 
 class ConfigModule(GatewayModule):
     options = dict(
-        name=dict(type="list", elements="str", required=True),
+        config_options(),
         settings=dict(type="dict", required=True),
         state=dict(type="str", default="present", choices=["present", "absent"]),
-        release=dict(type="str", default="auto", choices=list(RELEASES)),
-        node=dict(type="str"),
-        check_running=dict(type="bool", default=True),
-        probe_timeout=dict(type="float", default=3.0),
     )
     positive = ("probe_timeout",)
 

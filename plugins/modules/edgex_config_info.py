@@ -140,18 +140,12 @@ configurations:
           elements: dict
 """
 
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.config import RELEASES, open_run
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.config import config_options, open_run
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._module import GatewayModule
 
 
 class ConfigInfoModule(GatewayModule):
-    options = dict(
-        name=dict(type="list", elements="str", required=True),
-        release=dict(type="str", default="auto", choices=list(RELEASES)),
-        node=dict(type="str"),
-        check_running=dict(type="bool", default=True),
-        probe_timeout=dict(type="float", default=3.0),
-    )
+    options = config_options()
     positive = ("probe_timeout",)
 
     def run(self):

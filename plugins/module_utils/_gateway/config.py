@@ -36,10 +36,12 @@ from typing import List, Optional
 
 from .._errors import EdgeXError, RegistryAuthError
 from .._names import validate_name
+from .._net.dial import connect
 from .._net.http import AnswerError, http_get
 from .._ordering import start_levels
 from .._registry.keeper import KEY_ALLOWED
 from .._registry.model import KVEntry
+from .addresses import Unreachable, probe_target, reach
 
 BOOTSTRAPPER = "core-common-config-bootstrapper"
 COMMON_SECTIONS = ("all-services", "app-services", "device-services")
@@ -435,27 +437,33 @@ def apply_changes(registry, changes, registry_label):
 # -- what runs -------------------------------------------------------------------------------
 
 
-def _url_host(address):
-    return "[%s]" % address if ":" in address else address
-
-
 def read_running(service, api_base, timeout):
-    """(configuration dict, None) as the service reports it (GET <api>/config), or (None, why not)."""
+    """(configuration dict, None) as the service reports it (GET <api>/config, where the address
+    rule of the health probes reaches it), or (None, why not). One deadline covers the name lookup,
+    the connect and the whole answer."""
     if not service.address or not service.port:
         return None, "no address and port to ask it"
     path = api_base + "/config"
-    if service.health_path and re.match(r"^(.*/api/v\d+)/ping$", service.health_path):
-        path = re.match(r"^(.*/api/v\d+)/ping$", service.health_path).group(1) + "/config"
-    url = "http://%s:%d%s" % (_url_host(service.address), service.port, path)
+    own_api = re.match(r"^(.*/api/v\d+)/ping$", service.health_path or "")
+    if own_api:  # the manifest's health path names the service's API (2.x: /api/v2)
+        path = own_api.group(1) + "/config"
     deadline = time.monotonic() + timeout
     try:
-        sock = socket.create_connection((service.address, service.port), timeout=timeout)
-        status, body = http_get(sock, "%s:%d" % (_url_host(service.address), service.port), path, deadline,
-                                MAX_CONFIG)
+        endpoint = reach(service, deadline, timeout)
+    except Unreachable as exc:
+        return None, "GET %s: %s" % (path, exc)
+    url = "http://%s%s" % (probe_target(endpoint.address, endpoint.port), path)
+    sock = None
+    try:
+        sock = connect(endpoint.addresses, endpoint.port, deadline)
+        status, body = http_get(sock, probe_target(endpoint.address, endpoint.port), path, deadline, MAX_CONFIG)
     except socket.timeout:
         return None, "GET %s timed out after %ss" % (url, float(timeout))
     except (OSError, AnswerError) as exc:
         return None, "GET %s failed: %s" % (url, getattr(exc, "strerror", None) or exc or type(exc).__name__)
+    finally:
+        if sock is not None:
+            sock.close()
     if status != 200:
         return None, "GET %s answered %d" % (url, status)
     try:
@@ -706,6 +714,17 @@ def side_by_side(instance, expected, running):
     return {"node": instance.node, "address": instance.address, "port": instance.port,
             "registered": instance.registered, "error": instance.error,
             "running": unflatten(running) if running is not None else None, "differences": differences}
+
+
+def config_options():
+    """The options edgex_config and edgex_config_info share (beside the registry's)."""
+    return dict(
+        name=dict(type="list", elements="str", required=True),
+        release=dict(type="str", default="auto", choices=list(RELEASES)),
+        node=dict(type="str"),
+        check_running=dict(type="bool", default=True),
+        probe_timeout=dict(type="float", default=3.0),
+    )
 
 
 def open_run(registry, params, select, check_mode=False):
