@@ -100,7 +100,7 @@ echo "(the health playbook collects the same with -e edgex_health_metrics=true, 
 step "12. Fleet health report again: $REPORT/health.html"
 health_report
 
-step "10. A systemd gateway beside them: systemd as PID 1, the stand-ins as units edgex-<service>.service"
+step "13. A systemd gateway beside them: systemd as PID 1, the stand-ins as units edgex-<service>.service"
 # Its own network namespace and Consul emulator (a unit too); the modules run inside it.
 SDGW=edgex-demo-sdgw
 $PY tests/testbed/systemd_gateway.py up --name "$SDGW" --node sdgw >/dev/null
