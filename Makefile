@@ -13,13 +13,14 @@ export PYTHONWARNINGS := ignore::DeprecationWarning:consul.base
 # Every docker-marked test must run under make: no engine is a failure, not a skip.
 export EDGEX_REQUIRE_DOCKER := 1
 
-.PHONY: help deps venv collection-link engine image testbed-up testbed-down \
+.PHONY: help deps venv collection-link engine image testbed-up testbed-down fleet-up fleet-down \
         test unit integration pyconsul sanity lint molecule demo build bench clean
 
 help:
 	@echo "make demo          set up and show the main job on the local test-bed"
 	@echo "make test          install everything, run every test, leave nothing running"
 	@echo "make testbed-down  stop everything the test-bed or the demo started"
+	@echo "make fleet-up N=1000 / make fleet-down   a simulated fleet of N gateways on loopback (no Docker)"
 
 # Debian packages (only when root on Debian and something is missing).
 deps:
@@ -52,6 +53,21 @@ testbed-up: venv collection-link image
 
 testbed-down:
 	if [ -x $(PY) ]; then $(PY) tests/testbed/testbed.py down; fi
+
+# A simulated fleet (tests/testbed/fleet.py): N gateways x 12 EdgeX services on 127.10.0.1...,
+# the Consul emulator seeded with them, inventories in fleet-state/. FLEET_ARGS: e.g. --hung 0.1.
+N ?= 1000
+fleet-up: venv collection-link
+	# one descriptor per listening service, plus open connections: 12,000 for 1,000 gateways
+	want=$$(( $(N) * 12 + 4096 )); hard=$$(ulimit -Hn)
+	if [ "$$hard" != unlimited ] && [ "$$hard" -lt "$$want" ]; then
+	  ulimit -Hn "$$want" 2>/dev/null || { echo "fleet-up: $$want file descriptors needed, the hard limit is $$hard (raise it as root)"; exit 1; }
+	fi
+	ulimit -n "$$want"
+	$(PY) tests/testbed/fleet.py up --gateways $(N) $(FLEET_ARGS)
+
+fleet-down:
+	if [ -x $(PY) ]; then $(PY) tests/testbed/fleet.py down; fi
 
 unit: venv collection-link
 	$(PY) -m pytest tests/unit

@@ -12,7 +12,7 @@ compact EdgeX ping JSON naming its service, Content-Type, Content-Length, X-Corr
 404 with EdgeX's error JSON elsewhere. An endpoint with "hang": true accepts the connection, reads
 the request and never answers its ping (STANDIN_PING_HANG=1), holding the connection until the
 client gives up. One asyncio loop serves every port, so 100 endpoints cost one process.
-Standard library only.
+Standard library only (it answers with tests/testbed/fleet.py's http_answer).
 """
 
 import argparse
@@ -22,27 +22,16 @@ import os
 import signal
 import socket
 import sys
-import time
 
 API_VERSION = "v3"
-WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-REASONS = {200: "OK", 404: "Not Found", 400: "Bad Request"}
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
 
-def go_unix_date(now=None):
-    t = time.gmtime(now)
-    return "%s %s %2d %02d:%02d:%02d UTC %d" % (
-        WEEKDAYS[t.tm_wday], MONTHS[t.tm_mon - 1], t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, t.tm_year)
-
-
-def response(status, body, keep_alive):
-    data = json.dumps(body, separators=(",", ":")).encode()
-    head = ("HTTP/1.1 %d %s\r\nServer: edgex-standin\r\nDate: %s\r\nContent-Type: application/json\r\n"
-            "Content-Length: %d\r\nX-Correlation-ID: standin-%d\r\n%s\r\n"
-            % (status, REASONS.get(status, "Status"), time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime()),
-               len(data), time.time() * 1e6, "" if keep_alive else "Connection: close\r\n"))
-    return head.encode("latin-1") + data
+# The same answers as the simulated fleet's services.
+from tests.testbed.fleet import go_unix_date, http_answer as response  # noqa: E402
 
 
 def make_handler(service, hang, stats):

@@ -49,9 +49,6 @@ KNOWN_SERVICES = {
     )
 }
 
-# Services that run once and exit: "stopped" is their healthy state.
-ONE_SHOT_SERVICES = frozenset(["core-common-config-bootstrapper"])
-
 # How EdgeX services run on a gateway: edgex-compose containers (Docker SDK or docker compose),
 # systemd units, snaps.
 EXECUTORS = ("docker", "compose", "systemd", "snap")
@@ -127,3 +124,76 @@ def is_edgex_api_service(service_key):
     if known is not None:
         return known.api
     return service_key.startswith(EDGEX_SERVICE_PREFIXES)
+# == EdgeX 2.x, API versions and one-shot jobs (the compose importer's knowledge, issue 12) ==========
+# Kept in one block apart from the probe settings above, so the two can change independently.
+# Sources: go-mod-core-contracts v2 common/constants.go (service keys, ApiBase "/api/v2"), edgex-compose
+# 2.x files (Jakarta 2.1, Levski 2.3): compose keys, container names and the ports of 2.x services.
+
+# Services of EdgeX 2.x (and its secure mode) the 3.x/4.x table above does not have. The SMA answers
+# the common API; the security services run no HTTP API of their own.
+KNOWN_SERVICES.update((s.key, s) for s in (
+    KnownService("sys-mgmt-agent", "edgex-sys-mgmt-agent", 58890, TIER_SUPPORT, True),
+    KnownService("security-bootstrapper", "edgex-security-bootstrapper", None, TIER_REGISTRY, False),
+    KnownService("security-secretstore-setup", "edgex-security-secretstore-setup", None, TIER_INFRA, False),
+    KnownService("security-proxy-setup", "edgex-security-proxy-setup", None, TIER_BOOTSTRAP, False),
+))
+
+# EdgeX 2.x compose key -> (service key, container name). In 2.x files the compose key is short
+# ("data", "system"); the service key is what registers, names the KV folder and answers as
+# serviceName. The test-bed keeps its own copy (tests/testbed/releases.py), checked equal by a test.
+V2_COMPOSE_KEYS = {
+    "metadata": ("core-metadata", "edgex-core-metadata"),
+    "data": ("core-data", "edgex-core-data"),
+    "command": ("core-command", "edgex-core-command"),
+    "notifications": ("support-notifications", "edgex-support-notifications"),
+    "scheduler": ("support-scheduler", "edgex-support-scheduler"),
+    "system": ("sys-mgmt-agent", "edgex-sys-mgmt-agent"),
+    "app-service-rules": ("app-rules-engine", "edgex-app-rules-engine"),
+    "rulesengine": ("rules-engine", "edgex-kuiper"),
+    "secretstore-setup": ("security-secretstore-setup", "edgex-security-secretstore-setup"),
+    "proxy-setup": ("security-proxy-setup", "edgex-security-proxy-setup"),
+}
+
+# Jobs the collection knows: they run once and exit 0 ("stopped" after success is their healthy
+# state). A compose file's own `restart:` still decides (see _manifest/compose.py); this set is what
+# the importer assumes when the file says nothing, and what a service the manifest does not describe
+# is taken to be.
+ONE_SHOT_SERVICES = frozenset(["core-common-config-bootstrapper", "security-proxy-setup"])
+
+# The common API's base per release: 2.x /api/v2; 3.x and 4.x /api/v3 (4.0 kept v3).
+API_VERSION_OF_MAJOR = {2: "v2", 3: "v3", 4: "v3"}
+API_VERSIONS = ("v2", "v3")
+DEFAULT_API_VERSION = "v3"
+EDGEX_IMAGE_REPOSITORIES = ("edgexfoundry/", "nexus3.edgexfoundry.org:10004/", "docker.io/edgexfoundry/")
+
+
+def is_edgex_image(image):
+    return isinstance(image, str) and image.startswith(EDGEX_IMAGE_REPOSITORIES)
+
+
+def api_version_of_image(image):
+    """``edgexfoundry/core-data:2.3.0`` -> "v2"; None when the image is not EdgeX's or its tag
+    names no release (``latest``, a digest, a tag left to interpolation)."""
+    if not is_edgex_image(image) or "@" in image:
+        return None
+    name, _colon, tag = image.rpartition("/")[2].partition(":")
+    major = tag.split(".", 1)[0]
+    if not name or not major.isdigit():
+        return None
+    return API_VERSION_OF_MAJOR.get(int(major))
+
+
+def api_path(api_version, route):
+    """A common-API route for a release: ("v2", "config") -> "/api/v2/config"."""
+    return "/api/%s/%s" % (api_version or DEFAULT_API_VERSION, route)
+
+
+def api_health_path(service_key, api_version):
+    """default_health_path for a service of a given API version: the ping under /api/v2 for 2.x."""
+    path = default_health_path(service_key)
+    return api_path(api_version, "ping") if path == PING_PATH else path
+
+
+def one_shot_by_default(service_key):
+    """Is this a job when nothing (no manifest entry, no compose file) says otherwise?"""
+    return service_key in ONE_SHOT_SERVICES

@@ -25,7 +25,7 @@ from ._errors import EdgeXError, RegistryAuthError
 from ._executors.docker import DEFAULT_API_TIMEOUT
 from ._executors.factory import Executors
 from ._gateway.select import Selection
-from ._registry.discover import discover, manifest_for, open_registry
+from ._registry.discover import discover, manifest_for, open_registry, read_registry
 from ._registry.settings import SettingsError, registry_argument_spec, resolve_registry_settings
 
 REGISTRY_OPTION_NAMES = tuple(registry_argument_spec())
@@ -155,13 +155,14 @@ class GatewayModule(object):
         """The configured provider itself, without the manifest fallback (None for registry_type none)."""
         return open_registry(self.settings, check_mode=self.check_mode)
 
-    def discover(self, fallback=True):
+    def discover(self, fallback=True, nodes=None):
         """What the registry knows (falling back to the manifest when it is down, unless ``fallback`` is
-        False); each fallback warning is passed on once, however often a waiting module asks again."""
+        False), about ``nodes`` when the caller needs only those (a hint: Consul then reads just them);
+        each fallback warning is passed on once, however often a waiting module asks again."""
         if fallback:
-            self.discovery = discover(self.settings)
+            self.discovery = discover(self.settings, nodes=nodes)
         else:
-            self.discovery = self.registry().discover()
+            self.discovery = read_registry(self.registry(), nodes)
         for warning in self.discovery.warnings:
             if warning not in self._warned:
                 self._warned.add(warning)
@@ -171,7 +172,7 @@ class GatewayModule(object):
     def select(self, nodes=None, names=None, fallback=True):
         """A fresh discovery joined with the manifest: the services named (None: all) on ``nodes``
         (None: every node). Unknown nodes raise; unknown names are the Selection's ``missing``."""
-        self.discover(fallback=fallback)
+        self.discover(fallback=fallback, nodes=nodes)
         return Selection(self.discovery, self.manifest(), nodes, names)
 
     def manifest(self):

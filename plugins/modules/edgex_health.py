@@ -215,14 +215,15 @@ services:
       type: list
       elements: dict
     executor_state:
-      description: What the service's executor reports (V(running), V(stopped), V(absent), V(failed)); null
-        when not asked.
+      description: What the service's executor reports (V(running), V(stopped), V(absent), V(failed); for a
+        one-shot job V(completed), V(pending), V(running) or V(failed)); null when not asked.
       type: str
     probe:
       description:
         - How it was probed (see the description), V(edgex-ping), V(http), V(consul-leader),
-          V(vault-health), V(redis-ping), V(postgres-ssl-request), V(mqtt-connect), V(tcp), or
-          V(none) (no address or port, so judged by its registry checks alone).
+          V(vault-health), V(redis-ping), V(postgres-ssl-request), V(mqtt-connect), V(tcp),
+          V(none) (no address or port, so judged by its registry checks alone), or V(unpublished)
+          (it publishes no port; judged by its executor and its registry checks).
       type: str
       sample: edgex-ping
     target:

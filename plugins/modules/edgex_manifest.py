@@ -13,13 +13,28 @@ description:
   - Manages the manifest file that records which EdgeX services run on which host
     (format in the collection's C(docs/manifest.md), schema C(docs/manifest.schema.json)).
   - O(state=synced) refreshes the manifest from Consul or core-keeper, keeping what the registry
-    does not know (executor, target, depends_on, health path). A failed or partial registry read
-    never writes the file.
+    does not know (executor, target, depends_on, health path). A failed read never writes the file.
+    An incomplete read (filtered by ACLs, registrations skipped) adds and updates what it lists
+    and never removes anything; only a complete answer removes hosts and services, and the result
+    says what. Deployed services that are not registered (stopped, or HALT in core-keeper) are kept.
+  - The same content is no change - the file, its mtime and C(<manifest>.bak) stay as they are - but
+    the registry's confirmation is recorded beside it in C(<manifest>.confirmed), so the manifest's
+    age on fallback is the time since a registry last confirmed it.
   - O(state=present) adds or updates one service entry, or with O(src) imports a whole host from an
     edgex-compose file; O(state=absent) removes a service entry or a whole host. With
     O(registry_type=manifest) this is how services are registered and deregistered.
   - Writes are atomic (temporary file, fsync, rename) under a lock and keep the previous file as
-    C(<manifest>.bak). Nothing is written when nothing changes, so the file's mtime stays.
+    C(<manifest>.bak). Nothing is written when nothing changes, so the file's mtime stays. A
+    symlinked manifest is written through (the link stays); the file, its backup and temporary
+    files keep the manifest's mode and owner. Check mode and runs with nothing to change work in a
+    read-only directory. The result is a summary, not the manifest.
+  - An import reads edgex-compose files of EdgeX 2.x (Jakarta 2.1, Levski 2.3; short compose keys such
+    as C(system) become service keys such as C(sys-mgmt-agent), C(/api/v2) health paths), 3.x and 4.x,
+    secure or not. It records the service key, the API version (from the image tag), jobs that run
+    once (C(one_shot)), C(depends_on) with its conditions and C(required) false, C(extends) resolved
+    and, per service, only the address and port that are published (C(host_ip) kept; none when nothing
+    is published; a host port Docker chooses is read from the engine at run time). See the collection's
+    C(docs/manifest.md).
 author:
   - edgex.sysmgmt maintainers (@edgex-sysmgmt)
 extends_documentation_fragment:
@@ -99,6 +114,16 @@ options:
   project:
     description: Compose project name for O(src) (defaults to the file's C(name:) or its directory).
     type: str
+  profiles:
+    description:
+      - The compose profiles active for O(src), as C(docker compose --profile) activates them. A service
+        with C(profiles:) is imported only when one of its profiles is active (V(*) activates all); a
+        service without any always is. None is active by default, as in compose.
+      - The services left out are listed in RV(compose.left_out). A service that depends on one left out
+        is refused, unless the dependency is not C(required).
+    type: list
+    elements: str
+    default: []
 notes:
   - Run it where the manifest lives, usually the control node (C(delegate_to=localhost), C(run_once=true)).
 seealso:
@@ -124,6 +149,15 @@ EXAMPLES = r"""
     address: 192.0.2.10
     src: files/gw1/docker-compose.yml
 
+- name: Import a gateway with the optional device services of the "devices" compose profile
+  edgex.sysmgmt.edgex_manifest:
+    manifest_path: /var/lib/edgex/manifest.yml
+    state: present
+    node: gw2
+    address: 192.0.2.11
+    src: files/gw2/docker-compose.yml
+    profiles: [devices]
+
 - name: Register a device service in the manifest (registry_type manifest)
   edgex.sysmgmt.edgex_manifest:
     manifest_path: /var/lib/edgex/manifest.yml
@@ -147,35 +181,87 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-manifest:
-  description: The manifest after the change (what would be written in check mode).
-  returned: success
-  type: dict
 path:
-  description: Absolute path of the manifest.
+  description: Absolute path of the manifest, as given (a symlink is followed; its target is what is written).
   returned: success
   type: str
 backup_path:
-  description: Where the previous version was kept.
-  returned: changed, when a previous version existed, and not in check mode
+  description: Where the previous version was kept (beside the file the path resolves to).
+  returned: when the file was rewritten and a previous version existed (never in check mode)
   type: str
 source:
   description: Where the content came from (V(consul), V(keeper), V(compose) or V(manual)).
   returned: success
   type: str
 hosts:
-  description: Number of hosts in the manifest.
+  description: Number of hosts in the manifest after the run.
   returned: success
   type: int
 services:
-  description: Number of service entries in the manifest.
+  description: Number of service entries in the manifest after the run.
   returned: success
   type: int
+compose:
+  description: What an import of O(src) read and left out.
+  returned: when O(src) is given
+  type: dict
+  contains:
+    file:
+      description: The compose file imported (absolute path).
+      type: str
+    profiles:
+      description: The profiles that were active.
+      type: list
+      elements: str
+    left_out:
+      description: The services of inactive profiles, not imported (C(service), C(key), C(profiles)).
+      type: list
+      elements: dict
+    notes:
+      description: What the file leaves unknown, such as an optional dependency that is not imported or
+        a C(network_mode) container the file does not define.
+      type: list
+      elements: str
+summary:
+  description:
+    - How many hosts and services (C(host/service)) were added, removed and updated, and for
+      O(state=synced) how many the registry did not list but were kept.
+    - C(hosts_not_removed), C(services_not_removed) - not listed by an incomplete answer (see RV(complete)), so kept.
+    - C(services_kept_stopped) - not registered, or halted in core-keeper, but deployed there, so kept.
+  returned: success
+  type: dict
+  sample: {hosts_added: 0, hosts_removed: 1, services_added: 2, services_removed: 9, services_updated: 1,
+           hosts_not_removed: 0, services_not_removed: 0, services_kept_stopped: 1}
+changes:
+  description: The names behind RV(summary), each list sorted and cut to its first 100 names.
+  returned: success
+  type: dict
+  sample: {hosts_added: [], hosts_removed: [gw3], services_added: [gw1/device-rest, gw2/device-rest],
+           services_kept_stopped: [gw1/app-rules-engine]}
+complete:
+  description:
+    - Whether the registry's answer was complete. An incomplete answer (filtered by ACLs, registrations
+      skipped as unsafe, ...) adds and updates what it lists and removes nothing; a warning says what was kept.
+  returned: O(state=synced)
+  type: bool
+gaps:
+  description: Why the answer was incomplete (empty when it was complete).
+  returned: O(state=synced)
+  type: list
+  elements: str
+confirmed_at:
+  description:
+    - What the manifest's age on fallback counts from (UTC, ISO 8601) - when a complete registry read
+      last confirmed its content or, for a manifest no registry ever confirmed (hand-made, imported),
+      its last write. V(null) when there is no manifest, or an incomplete read created it.
+  returned: success
+  type: str
 """
 
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._catalog import EXECUTORS
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._manifest import edits
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._manifest.compose import import_change
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._manifest.report import update_result
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._manifest.store import ManifestStore, dump
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._module import GatewayModule, TaskFailed
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.settings import registry_label
@@ -189,50 +275,50 @@ class ManifestModule(GatewayModule):
         service_id=dict(type="str"), executor=dict(type="str", choices=list(EXECUTORS)), target=dict(type="str"),
         service_address=dict(type="str"), service_port=dict(type="int"), health=dict(type="str"),
         depends_on=dict(type="list", elements="str"), tags=dict(type="list", elements="str"), meta=dict(type="dict"),
-        src=dict(type="path"), project=dict(type="str"),
+        src=dict(type="path"), project=dict(type="str"), profiles=dict(type="list", elements="str", default=[]),
     )
     module_kwargs = dict(required_if=[("state", "absent", ("name", "node"), True)], required_by={"src": ("node",)},
                          mutually_exclusive=[("src", "name")])
+    sync = None  # the RegistrySync of state=synced
+    extra = {}  # what an import adds to the result (its compose report)
 
     def run(self):
         store = ManifestStore(self.params["manifest_path"])
         existed = store.exists()
-        if self.params["state"] == "absent" and not existed:
-            return dict(changed=False, manifest=None, path=store.path, source="manual", hosts=0, services=0)
-        source, change = getattr(self, "change_" + self.params["state"])()
-        changed, before, after = store.update(change, check_mode=self.check_mode)
-        result = dict(changed=changed, manifest=after, path=store.path, source=source, **edits.counts(after))
-        if changed and existed and not self.check_mode:
-            result["backup_path"] = store.backup_path
+        source, change, confirmed = getattr(self, "change_" + self.params["state"])()
+        changed, before, after = store.update(change, check_mode=self.check_mode, confirmed=confirmed,
+                                              create=self.params["state"] != "absent")
+        result = update_result(store, changed, before, after, self.sync, warn=self.module.warn)
         if self.diff_mode:
             result["diff"] = self.text_diff(dump(before) if existed else "", dump(after), store.path)
-        return result
+        return dict(result, source=source, **self.extra)
 
     def change_synced(self):
-        """Reads the whole registry first: only a complete answer reaches the file."""
+        """Reads the whole registry first; an incomplete answer adds and updates, never removes."""
         if self.settings["registry_type"] not in ("consul", "keeper"):
             raise TaskFailed("state=synced reads a live registry: registry_type must be consul or keeper, not %s"
                              % self.settings["registry_type"])
         discovery = self.discover(fallback=False)
-        origin = registry_label(self.settings, discovery.datacenter)
-        return discovery.source, lambda data: edits.merge_discovery(data, discovery, origin)
+        self.sync = edits.RegistrySync(discovery, registry_label(self.settings, discovery.datacenter))
+        return discovery.source, self.sync, discovery.complete
 
     def change_present(self):
         p = self.params
         if p["src"]:
-            return "compose", import_change(p["src"], p["node"], p["address"], p["executor"], p["project"],
-                                            p["datacenter"])
+            change, self.extra = import_change(p["src"], p["node"], p["address"], p["executor"], p["project"],
+                                               p["datacenter"], p["profiles"])
+            return "compose", change, None
         if not (p["name"] and p["node"]):
             raise TaskFailed("state=present needs node and name, or node and src")
         fields = edits.entry_fields(id=p["service_id"], executor=p["executor"], target=p["target"], meta=p["meta"],
                                     address=p["service_address"], port=p["service_port"], health=p["health"],
                                     depends_on=p["depends_on"], tags=p["tags"])
         return "manual", lambda data: edits.set_service(data, p["node"], p["name"], fields, address=p["address"],
-                                                        datacenter=p["datacenter"])
+                                                        datacenter=p["datacenter"]), None
 
     def change_absent(self):
         p = self.params
-        return "manual", lambda data: edits.remove_entry(data, p["node"], p["service_id"] or p["name"])
+        return "manual", lambda data: edits.remove_entry(data, p["node"], p["service_id"] or p["name"]), None
 
 
 def main():

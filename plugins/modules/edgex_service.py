@@ -74,7 +74,11 @@ options:
     type: int
     default: 10
   wait:
-    description: Wait for each level to answer on its health endpoint (or to run) before the next one.
+    description:
+      - Wait for each level to answer on its health endpoint (or to run) before the next one, and for each
+        one-shot job to exit 0.
+      - Without it, a dependency is still waited for as its dependents' C(depends_on_conditions) in the
+        manifest ask (V(service_completed_successfully), V(service_healthy)); otherwise running is enough.
     type: bool
     default: true
   wait_timeout:
@@ -131,7 +135,9 @@ services:
       description: Container, compose service, unit or snap app acted on.
       type: str
     before:
-      description: State before, V(running), V(stopped), V(absent) or V(failed).
+      description: State before, V(running), V(stopped), V(absent) or V(failed); for a one-shot job
+        (manifest C(one_shot)) V(completed) (exited 0), V(pending) (never ran, or was stopped), V(running)
+        or V(failed).
       type: str
     after:
       description: State after (what it would be in check mode).
@@ -190,7 +196,7 @@ class ServiceModule(GatewayModule):
 
     def run(self):
         params = self.params
-        discovery = self.discover()
+        discovery = self.discover(nodes=[params["node"]])
         planned = plan(discovery, self.manifest(), params["node"], params["name"], params["executor"], params["project"])
         control = BatchControl(self.executors, wait_timeout=params["wait_timeout"], stop_timeout=params["stop_timeout"],
                                check_mode=self.check_mode, wait=params["wait"], protected=params["protected"],

@@ -27,8 +27,9 @@ def test_synced_from_consul_keeps_executor_targets_and_is_idempotent(consul, tmp
     first = run_play(tmp_path, task(args), diff=True)
     assert first.returncode == 0, first.stdout + first.stderr
     result = first.task()
-    assert result["changed"] is True and result["source"] == "consul"
+    assert result["changed"] is True and result["source"] == "consul" and result["complete"] is True
     assert "core-data" in result["diff"]["after"]
+    assert "manifest" not in result and result["summary"]["services_added"] >= 2  # a summary, not the file
     data = yaml.safe_load(path.read_text())
     node = [h for h in data["hosts"] if "core-data" in data["hosts"][h]["services"]][0]
     assert data["hosts"][node]["services"]["core-data"]["port"] == 59880

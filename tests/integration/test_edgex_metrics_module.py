@@ -1,5 +1,6 @@
 """edgex.sysmgmt.edgex_metrics on real containers (the Docker engine of the test-bed): running, stopped and
-missing services in one pass, check mode, and the health role collecting them (edgex_health_metrics)."""
+missing services in one pass, check mode, and the health playbook collecting them (edgex_health_metrics) into
+each gateway's result, the report's JSON and its page's columns."""
 
 import json
 import os
@@ -10,6 +11,7 @@ import pytest
 import yaml
 
 from tests.integration.playbook import REPO, PlayResult, ansible_env, run_play
+from tests.report_schema import validate_report
 from tests.testbed.fixtures_consul import free_port
 
 pytestmark = pytest.mark.docker
@@ -95,3 +97,13 @@ def test_the_health_role_adds_metrics_to_each_gateways_result(deployment, tmp_pa
     assert result["metrics"]["core-data"]["state"] == "running"
     assert result["metrics"]["device-rest"]["state"] == "absent"
     assert {s["name"] for s in result["services"]} == set(result["metrics"])  # health as before, beside them
+
+    # The report carries them per service (docs/report.schema.json), and the page shows the columns.
+    report = json.loads((tmp_path / "report" / "health.json").read_text())
+    validate_report(report)
+    rows = {s["name"]: s for s in report["hosts"][GATEWAY]["services"]}
+    assert rows["core-data"]["metrics"]["state"] == "running" and rows["core-data"]["metrics"]["memory_used"] > 0
+    assert rows["device-rest"]["metrics"]["state"] == "absent"
+    assert report["hosts"][GATEWAY]["metrics_error"] is None
+    page = (tmp_path / "report" / "health.html").read_text()
+    assert "<th>CPU %</th><th>Memory (used / limit)</th><th>Restarts</th><th>Uptime</th>" in page

@@ -64,6 +64,35 @@ def test_requests_do_not_grow_with_nodes(consul):
     assert consul.stats()["requests"] <= 3 + len(names)
 
 
+def comparable(discovery):
+    return (sorted((n.name, n.address, n.datacenter, n.status) for n in discovery.nodes),
+            sorted((s.node, s.name, s.id, s.address, s.port, s.status, tuple(s.tags), str(s.checks))
+                   for s in discovery.services))
+
+
+def test_a_few_nodes_are_read_node_by_node_with_the_same_answer(consul):
+    consul.seed(nodes=50, services=6)
+    consul.fail_node("gw-dc1-00007")
+    registry = ConsulRegistry(consul.settings())
+    bulk = registry.discover()
+    wanted = ["gw-dc1-00003", "gw-dc1-00007"]
+    consul.reset_stats()
+    scoped = discover(consul.settings(), nodes=wanted)
+    # two requests per node, whatever the size of the datacenter
+    assert consul.stats()["requests"] == 2 * len(wanted)
+    kept = set(wanted)
+    assert comparable(scoped) == comparable(type(bulk)(
+        source="consul", nodes=[n for n in bulk.nodes if n.name in kept],
+        services=[s for s in bulk.services if s.node in kept]))
+    assert {s.status for s in scoped.services if s.node == "gw-dc1-00007"} == {"critical"}  # serfHealth counts
+    # a node Consul does not know: the bulk answer, so that the error can name the nodes there are
+    assert comparable(discover(consul.settings(), nodes=["gw-dc1-00003", "no-such-node"])) == comparable(bulk)
+    # many nodes: the bulk read is cheaper
+    consul.reset_stats()
+    discover(consul.settings(), nodes=["gw-dc1-%05d" % i for i in range(20)])
+    assert consul.stats()["requests"] <= 3 + 6 + 1
+
+
 def test_register_is_idempotent_and_deregister_removes(consul):
     registry = ConsulRegistry(consul.settings())
     record = ServiceRecord("device-virtual", "gw1", address="127.0.0.1", port=59900, tags=["edgex"],

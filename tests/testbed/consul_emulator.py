@@ -24,6 +24,10 @@ Not Consul (test control, never behind ACLs, never damaged by faults), under /_e
   POST /_emulator/seed             {"nodes": N, "services": M, "datacenter": "dc1",
                                     "service_address": "node"|"container"|"none",
                                     "checks": "passing"|"critical"|"none", "node_prefix": "gw"}
+  POST /_emulator/catalog          {"datacenter": dc, "nodes": [{"name", "address", "meta",
+                                    "services": [{"id", "name", "port", "tags", "meta",
+                                                  "check": {"status", "output"}}]}]}
+                                   many nodes and registrations in one request (a simulated fleet)
   POST /_emulator/token            {"rules": {...}, "description": ..., "secret": ...} -> token
   GET  /_emulator/stats            {"requests": N, "by_path": {...}};  POST /_emulator/stats/reset
 
@@ -858,6 +862,31 @@ class State(object):
             self.bump(dc, "nodes", "services", "checks")
             return len(dc.nodes)
 
+    def seed_catalog(self, datacenter, nodes):
+        """Nodes with their services, as go-mod-registry registers them (service address = node
+        address, one check per service named after it), in one step. A check's status and output
+        are fixed: nothing runs it, so thousands of simulated services cost no check traffic."""
+        with self.lock:
+            datacenter = datacenter or self.primary_dc
+            dc = self.dcs.setdefault(datacenter, Datacenter(datacenter))
+            for node in nodes:
+                self.add_node(node["name"], node["address"], datacenter, node.get("meta"))
+                index = self.index
+                for service in node.get("services", ()):
+                    service_id = service.get("id") or service["name"]
+                    self._put_service(dc, node["name"], {
+                        "ID": service_id, "Name": service["name"], "Address": service.get("address", node["address"]),
+                        "Port": service["port"], "Tags": service.get("tags") or [], "Meta": service.get("meta") or {}},
+                        index)
+                    check = service.get("check") or {}
+                    created = self._new_check(dc, node["name"], {
+                        "CheckID": service_id, "Name": "Health Check: %s" % service["name"],
+                        "Notes": "Check the health of the API", "ServiceID": service_id,
+                        "Status": check.get("status", "passing")}, index)
+                    created.output = check.get("output", "")
+            self.bump(dc, "nodes", "services", "checks")
+            return len(dc.nodes)
+
 
 # --------------------------------------------------------------------------- checks
 
@@ -1272,8 +1301,10 @@ def make_handler(state, agent):
                 node = dc.nodes.get(name)
                 if node is None or not self._allowed(token, "node", name, "read"):
                     return None, node is not None
-                services = {s.id: s.agent_json(dc.name) for (n, _i), s in sorted(dc.services.items())
-                            if n == name and self._allowed(token, "service", s.name, "read")}
+                # filtered before sorting: a fleet's datacenter holds many thousands of services
+                services = {s.id: s.agent_json(dc.name)
+                            for _k, s in sorted(item for item in dc.services.items() if item[0][0] == name)
+                            if self._allowed(token, "service", s.name, "read")}
                 for svc in services.values():
                     svc.pop("Datacenter")
                 return {"Node": node.to_json(), "Services": services}, False
@@ -1411,9 +1442,7 @@ def make_handler(state, agent):
             def produce(dc):
                 hidden = False
                 shown = []
-                for check in sorted(dc.checks.values(), key=lambda c: (c.node, c.check_id)):
-                    if not select(check):
-                        continue
+                for check in sorted((c for c in dc.checks.values() if select(c)), key=lambda c: (c.node, c.check_id)):
                     if not self._node_meta_ok(dc.nodes[check.node]):
                         continue
                     if not self._allowed(token, "node", check.node, "read") or (
@@ -1761,6 +1790,12 @@ def make_handler(state, agent):
             count = state.seed(int(body.get("nodes", 1)), int(body.get("services", 1)), body.get("datacenter"),
                                body.get("service_address") or "node", body.get("checks") or "passing",
                                body.get("node_prefix"))
+            return 200, {"nodes": count}, "application/json", None
+
+        @endpoint("/_emulator/catalog", "POST")
+        def control_catalog(self, _rest):
+            body = self._json_body()
+            count = state.seed_catalog(body.get("datacenter"), body.get("nodes") or [])
             return 200, {"nodes": count}, "application/json", None
 
         @endpoint("/_emulator/token", "POST")

@@ -21,7 +21,7 @@ ARCHITECTURE = os.path.join(REPO, "docs", "architecture.md")
 # of _registry (settings, providers, discover) reads the manifest.
 LAYERS = (
     ("_errors",),
-    ("_names", "_catalog"),
+    ("_names", "_catalog", "_report"),
     ("_fileio", "_ordering", "_net"),
     ("_registry.model",),
     ("_manifest",),
@@ -38,7 +38,7 @@ LAYER_OF = {component: index for index, components in enumerate(LAYERS) for comp
 ENTRY_POINTS = {
     "plugins/inventory": {"_errors", "_names", "_registry.settings", "_registry.discover", "_registry.model"},
     "plugins/plugin_utils": {"_errors", "_names", "_registry.settings", "_registry.discover", "_registry.model"},
-    "plugins/filter": {"_errors", "_names", "_catalog"},
+    "plugins/filter": {"_errors", "_names", "_catalog", "_report"},
 }
 
 

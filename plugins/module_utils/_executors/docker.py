@@ -178,6 +178,18 @@ class DockerExecutor(Executor):
             "health": st.get("Health", {}).get("Status"),
         }
 
+    def published_port(self, target, container_port, protocol="tcp"):
+        """(host IP, host port) the engine published ``container_port`` of ``target`` on right now, None
+        when it publishes none (not running, or not published). For a host port Docker chose itself
+        (compose ``ports: ["59900"]``): it changes with every start, so it is read, never guessed."""
+        attrs = self._inspect(target)
+        ports = ((attrs or {}).get("NetworkSettings") or {}).get("Ports") or {}
+        bindings = [binding for binding in ports.get("%d/%s" % (container_port, protocol)) or ()
+                    if str(binding.get("HostPort", "")).isdigit()]
+        # Docker lists an IPv4 and an IPv6 binding of one port: the IPv4 one first.
+        bindings.sort(key=lambda binding: ":" in (binding.get("HostIp") or ""))
+        return (bindings[0].get("HostIp") or "", int(bindings[0]["HostPort"])) if bindings else None
+
     def start(self, target):
         # `docker start` refuses a paused container; unpausing is what "start" means there.
         paused = self.details(target)["raw"] == "paused"

@@ -7,6 +7,11 @@ Which services and how to run them: the registry says what runs (and the manifes
 deployed but stopped: EdgeX deregisters on a clean stop); the manifest says how (executor,
 target, depends_on, health path). Services of one level act concurrently; a level is "up"
 (health endpoint answers, or the executor says running) before the next one starts.
+
+Jobs (one_shot) are done when they exited 0 and are then not started again; a dependency is
+waited for until it reached what its dependents' ``depends_on_conditions`` ask (at least: with
+``wait``, a service answers and a job has completed); a failed ``depends_on_optional`` dependency
+does not keep its dependent from starting.
 """
 
 from __future__ import annotations
@@ -14,17 +19,22 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 from .._errors import EdgeXError, ExecutorError
 from .._names import validate_name
-from .._catalog import ONE_SHOT_SERVICES, REGISTRY_SERVICES
+from .._catalog import REGISTRY_SERVICES
 from .._executors.factory import default_target
+from .._manifest.schema import DEPENDS_ON_CONDITIONS
 from .._ordering import restart_levels, start_levels, stop_levels
+from .jobs import COMPLETED, describe_failure, is_one_shot, job_state, PENDING
 from .probe import probe_ping
+from .published import unpublished_reason, with_published_port
 from .select import Selection
 
 ACTIONS = {"started": "start", "stopped": "stop", "restarted": "restart"}
+# What a dependency must reach before its dependents start, weakest first (compose's conditions).
+STARTED, HEALTHY, COMPLETES = DEPENDS_ON_CONDITIONS
 # Seconds between probes of a service that should come up (see BatchControl._settle).
 FAST_POLL = 0.02
 
@@ -53,16 +63,23 @@ class Planned:
     node_address: Optional[str] = None
     manifest_address: Optional[str] = None
     manifest_port: Optional[int] = None
+    one_shot: bool = False
+    depends_on_conditions: Dict[str, str] = field(default_factory=dict)
+    depends_on_optional: List[str] = field(default_factory=list)
+    published: Optional[bool] = None
+    container_port: Optional[int] = None
+    asked_by_name: bool = False  # named in the task, not taken in by "all"
 
 
 def plan(discovery, manifest, node, names, default_executor="docker", project=None):
     """The services of ``node`` named (``names``: service keys, or ["all"]) as a Selection finds
     them, planned by ``plan_services``; a name the node does not have raises."""
     names = None if "all" in names else names
-    return plan_services(Selection(discovery, manifest, [node], names).require_known(), default_executor, project)
+    return plan_services(Selection(discovery, manifest, [node], names).require_known(), default_executor, project,
+                         asked_by_name=names is not None)
 
 
-def plan_services(services, default_executor="docker", project=None):
+def plan_services(services, default_executor="docker", project=None, asked_by_name=False):
     """ServiceRecords with the executor and target to act through: the manifest's, else
     ``default_executor`` and its default target."""
     planned = []
@@ -74,13 +91,37 @@ def plan_services(services, default_executor="docker", project=None):
             target=service.target or default_target(service.name, executor, project),
             address=service.address, port=service.port, health_path=service.health_path,
             depends_on=list(service.depends_on), node_address=service.node_address,
-            manifest_address=service.manifest_address, manifest_port=service.manifest_port,
+            manifest_address=service.manifest_address, manifest_port=service.manifest_port, one_shot=is_one_shot(service),
+            depends_on_conditions=dict(service.depends_on_conditions),
+            depends_on_optional=list(service.depends_on_optional), published=service.published,
+            container_port=service.container_port, asked_by_name=asked_by_name,
         ))
     return planned
 
 
+def readiness(services, wait=True):
+    """{name: the condition it must reach}: what its dependents in the batch ask for (a dependency
+    left out of depends_on_conditions asks service_started), and at least, with ``wait``, that a
+    service answers (service_healthy) and a job has completed (service_completed_successfully)."""
+    need = {s.name: (COMPLETES if s.one_shot else HEALTHY) if wait else STARTED for s in services}
+    for service in services:
+        for dep in service.depends_on:
+            condition = service.depends_on_conditions.get(dep, STARTED)
+            if dep in need and DEPENDS_ON_CONDITIONS.index(condition) > DEPENDS_ON_CONDITIONS.index(need[dep]):
+                need[dep] = condition
+    return need
+
+
+def _is_job(service, need):
+    """Judged by how it exits: a job, or a service a dependent waits to see complete."""
+    return service.one_shot or need == COMPLETES
+
+
 def is_up(service, timeout=2.0):
-    """Does it answer as edgex_health would have it (EdgeX ping, or TCP for redis and the like)?"""
+    """Does it answer as edgex_health would have it (EdgeX ping, or TCP for redis and the like)? A
+    service that publishes no port cannot be asked from here: running is all there is to wait for."""
+    if unpublished_reason(service):
+        return True
     probe = probe_ping(service, timeout)
     return probe.kind == "none" or probe.ok
 
@@ -99,9 +140,13 @@ class BatchControl(object):
         self.wait = wait
         self.protected = tuple(protected)
         self.poll_interval = poll_interval
-        self.probe = probe or (lambda service: is_up(service, probe_timeout))
+        self.probe = probe or (lambda service: is_up(self._reachable(service), probe_timeout))
         self.clock = clock
         self.sleep = sleep
+
+    def _reachable(self, service):
+        """``service`` with the host port Docker chose for it, read from its executor now."""
+        return with_published_port(service, self.executors[service.executor], service.target)[0]
 
     def levels(self, services, state):
         graph = {s.name: list(s.depends_on) for s in services}
@@ -118,6 +163,7 @@ class BatchControl(object):
             raise EdgeXError("unknown state %r: must be one of %s" % (state, ", ".join(ACTIONS)))
         if levels is None:
             levels = self.levels(services, state)
+        self.need = readiness(services, self.wait)
         converged = self._converged(services, state)
         if converged is not None:
             return [converged[name] for level in levels for name in level]
@@ -161,12 +207,15 @@ class BatchControl(object):
 
         def look(service):
             started = self.clock()
-            current = self.executors[service.executor].state(service.target)
-            if state == "stopped":
-                done = current == "stopped"
+            need = self.need[service.name]
+            if _is_job(service, need):
+                current = job_state(self.executors[service.executor], service.target)[0]
+                done = current in (COMPLETED, PENDING) if state == "stopped" else \
+                    current == COMPLETED or (current == "running" and need == STARTED)
             else:
-                done = (current == "running" and (not self.wait or self.probe(service))) or \
-                    (service.name in ONE_SHOT_SERVICES and current == "stopped")
+                current = self.executors[service.executor].state(service.target)
+                done = current == "stopped" if state == "stopped" else \
+                    current == "running" and (need == STARTED or self.probe(service))
             return done, self._result(service, before=current, after=current,
                                       elapsed=round(self.clock() - started, 3))
 
@@ -183,7 +232,7 @@ class BatchControl(object):
         """A dependency that failed blocks a start; a dependent that failed to stop blocks a stop."""
         if state == "stopped":
             return None
-        bad = sorted(set(service.depends_on) & failed)
+        bad = sorted((set(service.depends_on) - set(service.depends_on_optional)) & failed)
         return ", ".join(bad) if bad else None
 
     @staticmethod
@@ -194,9 +243,10 @@ class BatchControl(object):
         return result
 
     def _may_stop_ahead(self, service, failed):
-        """The registry and protected services restart alone, never stopped ahead of their turn."""
+        """The registry and protected services restart alone, never stopped ahead of their turn; a job
+        is not running to be stopped, and runs again only when asked by name."""
         return service.name not in REGISTRY_SERVICES and service.name not in self.protected \
-            and not self._blocked_by(service, failed, "restarted")
+            and not _is_job(service, self.need[service.name]) and not self._blocked_by(service, failed, "restarted")
 
     def _stop_ahead(self, service):
         """(state before, when the restart began): the first half of a restart, while the level
@@ -227,24 +277,22 @@ class BatchControl(object):
         executor = self.executors[service.executor]
         result = self._result(service)
         try:
+            need = self.need[service.name]
+            job = _is_job(service, need)
             if stopped_ahead is not None:
                 before, started = stopped_ahead.result()
             else:
-                before = executor.state(service.target)
+                before = job_state(executor, service.target)[0] if job else executor.state(service.target)
             result["before"] = before
             if before == "absent":
                 raise ExecutorError("%s executor: %s does not exist on this host" % (service.executor, service.target))
-            one_shot = service.name in ONE_SHOT_SERVICES
-            if state == "started":
-                act = before != "running" and not (one_shot and before == "stopped")
-            elif state == "stopped":
-                act = before == "running"
-            else:
-                act = True
+            act = self._acts(service, state, before, job)
             result["changed"] = act
             if self.check_mode:
                 result["after"] = {"started": "running", "restarted": "running", "stopped": "stopped"}[state] \
                     if act else before
+                if act and job and state != "stopped":
+                    result["after"] = COMPLETED if need != STARTED else "running"
                 return result
             if act:
                 if state == "started" or stopped_ahead is not None:
@@ -253,8 +301,12 @@ class BatchControl(object):
                     executor.stop(service.target, timeout=self.stop_timeout)
                 else:
                     executor.restart(service.target, timeout=self.stop_timeout)
-            result["after"] = self._settle(service, executor, state, one_shot) if (act or state != "stopped") \
-                else before
+            if job and state != "stopped" and (act or before == "running"):
+                result["after"] = self._settle_job(service, executor, need)
+            elif act or (state != "stopped" and not job):
+                result["after"] = self._settle(service, executor, state, need)
+            else:
+                result["after"] = before
         except EdgeXError as exc:
             result["error"] = str(exc)
             if result["after"] is None:
@@ -266,7 +318,32 @@ class BatchControl(object):
             result["elapsed"] = round(self.clock() - started, 3)
         return result
 
-    def _settle(self, service, executor, state, one_shot):
+    @staticmethod
+    def _acts(service, state, before, job):
+        """Does bringing ``service`` (now ``before``) to ``state`` take an action? A job that completed
+        is not started again, and restarted only when the task names it (not by "all")."""
+        if state == "stopped":
+            return before == "running"
+        if job:
+            return before != "running" and (before != COMPLETED or (state == "restarted" and service.asked_by_name))
+        return state == "restarted" or before != "running"
+
+    def _settle_job(self, service, executor, need):
+        """Wait until the job completed (exited 0), or only runs when ``need`` is service_started;
+        a job that failed is an error at once."""
+        deadline = self.clock() + self.wait_timeout
+        while True:
+            current, exit_code = job_state(executor, service.target)
+            if current == COMPLETED or (current == "running" and need == STARTED):
+                return current
+            if current == "failed":
+                raise ExecutorError(describe_failure(service.name, exit_code))
+            if self.clock() >= deadline:
+                raise ExecutorError("%s did not complete within %.0fs (state %s)"
+                                    % (service.name, self.wait_timeout, current))
+            self.sleep(self.poll_interval)
+
+    def _settle(self, service, executor, state, need):
         """Wait until the service is where ``state`` wants it, bounded by wait_timeout.
 
         One that should answer is probed every FAST_POLL seconds (a refused connect costs next
@@ -274,7 +351,7 @@ class BatchControl(object):
         executor state is read every poll_interval, to notice one that crashed, and once more
         when the probe answers, to confirm it is this service that does."""
         deadline = self.clock() + self.wait_timeout
-        probing = state != "stopped" and self.wait
+        probing = state != "stopped" and need != STARTED
         next_read = self.clock()
         while True:
             answered = probing and self.probe(service)
@@ -291,11 +368,9 @@ class BatchControl(object):
                 said = executor.failure_text(service.target)  # the unit's or app's own words, where it has some
                 raise ExecutorError("%s %s failed after %s%s" % (service.executor, service.target, ACTIONS[state],
                                                                  ": " + said if said else ""))
-            elif one_shot and current == "stopped":
+            elif current == "running" and (answered or not probing):
                 return current
-            elif current == "running" and (answered or not self.wait):
-                return current
-            if state != "stopped" and not self.wait:
+            if state != "stopped" and not probing:
                 return current
             if now >= deadline:
                 what = "stop" if state == "stopped" else ("answer on %s:%s%s" % (

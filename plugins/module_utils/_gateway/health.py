@@ -13,6 +13,10 @@ Verdicts:
              does not see the service running
   unhealthy  the probe failed (timeout, refused, non-2xx, not an EdgeX ping of this service)
   unknown    nothing to probe (no address/port) and nothing known from the registry
+
+One-shot jobs are judged by how they exited (exited 0: healthy; failed or never completed:
+unhealthy). A service that publishes no port (manifest ``published: false``) is judged by its
+executor and the registry (probe ``unpublished``); a host port Docker chose is read from the engine.
 """
 
 from __future__ import annotations
@@ -23,8 +27,9 @@ from dataclasses import asdict, dataclass, field
 from typing import List, Optional
 
 from .._errors import EdgeXError
-from .._catalog import ONE_SHOT_SERVICES
-from .probe import probe_kind, probe_ping
+from .jobs import is_one_shot, job_state, PENDING
+from .probe import Probe, probe_kind, probe_ping
+from .published import unpublished_reason, with_published_port
 
 VERDICTS = ("healthy", "degraded", "unhealthy", "unknown")
 NOT_RUNNING = frozenset(["stopped", "absent", "failed"])
@@ -35,6 +40,7 @@ SERF_HEALTH = "serfHealth"  # Consul's check of a node's agent, listed with ever
 SELF_ENTRY = {"consul": "consul"}
 REGISTRY_LABELS = {"consul": "Consul", "keeper": "core-keeper"}
 EXECUTOR_NOUNS = {"docker": "container", "compose": "container", "systemd": "unit", "snap": "snap app"}
+UNPUBLISHED = "unpublished"  # the probe kind of a service that publishes no port: not probed
 
 
 @dataclass
@@ -56,6 +62,7 @@ class HealthResult:
     probe: Optional[str] = None
     target: Optional[str] = None
     http_status: Optional[int] = None
+    one_shot: bool = False  # a job: judged by how it exited, never restarted by remediation
 
     def to_dict(self):
         return asdict(self)
@@ -79,10 +86,14 @@ def _registry_reasons(service, registry_source):
 
 def judge(service, probe, executor_state=None, registry_source=None):
     """(verdict, reasons) for one service from its probe, registry checks and executor state."""
-    if service.name in ONE_SHOT_SERVICES and executor_state is not None:
-        # It runs once and exits: not running is its healthy state; only a failed run is not.
+    if is_one_shot(service) and executor_state is not None:
+        # It runs once and exits: exited 0 (or still running, or its container removed after it ran)
+        # is its healthy state; a failed run, or one that never completed, is not.
+        noun = EXECUTOR_NOUNS.get(service.executor, "service")
         if executor_state == "failed":
-            return "unhealthy", ["one-shot %s failed" % EXECUTOR_NOUNS.get(service.executor, "service")]
+            return "unhealthy", ["one-shot %s failed" % noun]
+        if executor_state == PENDING:
+            return "unhealthy", ["one-shot %s never completed (never ran, or was stopped)" % noun]
         return "healthy", []
     registry = _registry_reasons(service, registry_source)
     # Only EdgeX API services register themselves; redis or an MQTT broker never do.
@@ -92,16 +103,16 @@ def judge(service, probe, executor_state=None, registry_source=None):
     executor = []
     if executor_state in NOT_RUNNING:
         executor = ["%s %s" % (EXECUTOR_NOUNS.get(service.executor, "service"), executor_state)]
-    if probe.kind == "none":
+    if probe.kind in ("none", UNPUBLISHED):
         if executor:
             return "unhealthy", executor + registry
         if service.status == "critical":
             return "unhealthy", registry
         if service.status == "warning":
             return "degraded", registry
-        if service.status == "passing":
+        if service.status == "passing" or (probe.kind == UNPUBLISHED and executor_state == "running"):
             return "healthy", []
-        return "unknown", ["no address and port to probe, and no registry checks"]
+        return "unknown", [unpublished_reason(service) or "no address and port to probe, and no registry checks"]
     if probe.ok:
         if registry or executor:
             return "degraded", registry + executor
@@ -119,12 +130,14 @@ def _executor_state(executor_state, service):
         return None, "executor state unknown: %s" % exc
 
 
-def check_one(service, timeout, executor_state=None, registry_source=None):
+def check_one(service, timeout, executor_state=None, registry_source=None, resolve=None):
     state, state_reason = _executor_state(executor_state, service)
-    probe = probe_ping(service, timeout)
+    service, reach_reason = resolve(service) if resolve is not None else (service, None)
+    probe = Probe(UNPUBLISHED) if unpublished_reason(service) else probe_ping(service, timeout)
     verdict, reasons = judge(service, probe, state, registry_source)
-    if state_reason:
-        reasons.append(state_reason)
+    for reason in (state_reason, reach_reason if verdict != "healthy" else None):
+        if reason:
+            reasons.append(reason)
     return HealthResult(
         name=service.name, verdict=verdict, reasons=reasons, id=service.id, node=service.node,
         address=probe.address or service.address, port=probe.port or service.port,
@@ -132,21 +145,37 @@ def check_one(service, timeout, executor_state=None, registry_source=None):
         registered_port=service.port if service.registered else None, mapped=probe.mapped,
         latency_ms=probe.latency_ms, registry_status=service.status,
         checks=list(service.checks), executor_state=state, probe=probe.kind, target=probe.target,
-        http_status=probe.http_status,
+        http_status=probe.http_status, one_shot=is_one_shot(service),
     )
 
 
-def check_services(services, timeout=3.0, max_workers=32, executor_state=None, registry_source=None):
+def check_services(services, timeout=3.0, max_workers=32, executor_state=None, registry_source=None, resolve=None):
     """HealthResults in the order of ``services``, probed concurrently by at most ``max_workers``.
 
     ``executor_state``: optional callable ServiceRecord -> running|stopped|absent|failed|None.
     ``registry_source``: the Discovery's source, naming the registry in reasons.
+    ``resolve``: optional callable ServiceRecord -> (ServiceRecord to probe, reason it cannot be reached).
     """
     services = list(services)
     if not services:
         return []
     with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(services)))) as pool:
-        return list(pool.map(lambda s: check_one(s, timeout, executor_state, registry_source), services))
+        return list(pool.map(lambda s: check_one(s, timeout, executor_state, registry_source, resolve), services))
+
+
+def executor_state_of(executors, service):
+    """What ``service``'s executor says of it; of a one-shot job, how far it got (completed, pending...)."""
+    executor, target = executors.for_service(service)
+    return job_state(executor, target)[0] if is_one_shot(service) else executor.state(target)
+
+
+def reachable_through(executors, service):
+    """(``service`` with the host port Docker chose for it, or as it is; why it cannot be reached)."""
+    try:
+        executor, target = executors.for_service(service)
+    except EdgeXError:
+        return service, None
+    return with_published_port(service, executor, target)
 
 
 def check_health(services, source, executors=None, probe_timeout=3.0, max_workers=32):
@@ -156,8 +185,11 @@ def check_health(services, source, executors=None, probe_timeout=3.0, max_worker
     if executors is not None:
         for name in {s.executor or executors.default for s in services}:
             executors.named(name)  # made before the probes run concurrently: one client per executor
-    return check_services(services, timeout=probe_timeout, max_workers=max_workers,
-                          executor_state=None if executors is None else executors.state, registry_source=source)
+    if executors is None:
+        return check_services(services, timeout=probe_timeout, max_workers=max_workers, registry_source=source)
+    return check_services(services, timeout=probe_timeout, max_workers=max_workers, registry_source=source,
+                          executor_state=lambda s: executor_state_of(executors, s),
+                          resolve=lambda s: reachable_through(executors, s))
 
 
 def summary(results):

@@ -24,7 +24,8 @@ import json
 import os
 
 from .._errors import EdgeXError
-from .._fileio import FileLock, atomic_write
+from .._fileio import (FileLock, atomic_write, describe_os_error, file_status, read_bytes, real_path,
+                       remove_stale_temporaries)
 
 
 LEDGER_VERSION = 1
@@ -123,54 +124,56 @@ def ledger_text(data):
 
 
 class Ledger(object):
-    """The ledger file: validated reads, atomic writes under an exclusive lock."""
+    """The ledger file: validated reads, atomic writes under an exclusive lock. A symlinked ledger
+    is resolved once: its target is locked and replaced, never the link. Writes keep the file's
+    mode and owner and remove temporary files killed writers left; every OS error is a
+    LedgerError naming the file."""
 
     def __init__(self, path):
         if not path:
             raise LedgerError("no ledger path given")
         self.path = os.path.abspath(os.path.expanduser(path))
-        self.lock_path = self.path + ".lock"
+        self.real_path = real_path(self.path)
+        self.lock_path = self.real_path + ".lock"
 
     def read(self):
         """The ledger; an empty one when the file does not exist yet."""
-        try:
-            with open(self.path, "r", encoding="utf-8") as handle:
-                text = handle.read()
-        except FileNotFoundError:
+        raw = read_bytes(self.real_path, LedgerError, "ledger", missing_ok=True)
+        if raw is None:
             return empty_ledger()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise LedgerError("cannot read ledger %s: %s" % (self.path, getattr(exc, "strerror", None) or exc))
         try:
-            data = json.loads(text)
+            data = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            problem = "not UTF-8 text (byte 0x%02x at offset %d)" % (raw[exc.start], exc.start)
         except ValueError as exc:
             problem = "not JSON (%s)" % exc
         else:
             problem = ledger_problem(data)
         if problem:
             # Never overwritten: a record lost would allow restarts the policy forbids.
-            raise LedgerError("ledger %s is invalid: %s; fix or remove the file" % (self.path, problem))
+            raise LedgerError("ledger %s is invalid: %s; fix or remove the file" % (self.real_path, problem))
         return data
 
     @contextlib.contextmanager
     def _locked(self):
-        directory = os.path.dirname(self.path)
+        directory = os.path.dirname(self.real_path)
         try:
             os.makedirs(directory, exist_ok=True)
         except OSError as exc:
-            raise LedgerError("cannot create the directory of ledger %s: %s" % (self.path, exc.strerror or exc))
-        with FileLock(self.lock_path, LedgerError):
+            raise LedgerError("cannot create the directory of ledger %s: %s" % (self.real_path, describe_os_error(exc)))
+        with FileLock(self.lock_path, LedgerError, like=file_status(self.real_path, LedgerError, "ledger")):
             yield
 
     def update(self, change, check_mode=False):
         """Read-modify-write under the lock: ``change(data) -> data``. Returns (changed, before, after).
-        In check mode nothing is written: not the file, its lock file nor its directory."""
+        ``change`` may act (restart, deregister): it runs once, under the lock, so two runs on one
+        gateway never both act. In check mode nothing is written: not the file, its lock file nor
+        its directory."""
         with contextlib.nullcontext() if check_mode else self._locked():
             before = self.read()
             after = change(copy.deepcopy(before))
             changed = after != before
             if changed and not check_mode:
-                try:
-                    atomic_write(self.path, ledger_text(after).encode("utf-8"))
-                except OSError as exc:
-                    raise LedgerError("cannot write ledger %s: %s" % (self.path, exc.strerror or exc))
+                remove_stale_temporaries(self.real_path)
+                atomic_write(self.real_path, ledger_text(after).encode("utf-8"), LedgerError, "ledger")
         return changed, before, after

@@ -14,6 +14,8 @@ from .ledger import forget_unseen, iso_time, record_of, service_key, store, tidy
 
 
 REMEDIATION_FIELDS = ("first_unhealthy", "restarts", "gave_up")
+JOB_NOT_REMEDIATED = ("a one-shot job: remediation never runs it again (run it with edgex_service state=restarted "
+                      "naming it)")
 
 
 @dataclass
@@ -115,6 +117,10 @@ class RemediationRun(object):
         for result in self.results:
             record, self.decisions[result.name] = remediation_step(
                 record_of(ledger, self.key(result.name)), result.verdict, self.now, self.policy, result.executor_state)
+            if result.one_shot and self.decisions[result.name].action != "none":
+                # A job ran once; running it again is a deliberate act (edgex_service, by name), not a remedy.
+                record, self.decisions[result.name] = without(record, REMEDIATION_FIELDS), Decision(
+                    "none", JOB_NOT_REMEDIATED)
             store(ledger, self.key(result.name), record)
         forget_unseen(ledger, self.node, {self.key(r.name) for r in self.results}, REMEDIATION_FIELDS, self.names)
         eligible = [name for name, decision in self.decisions.items() if decision.action == "restart"]

@@ -11,13 +11,18 @@ import copy
 
 from .._errors import ManifestError
 from .._names import validate_name
-from .._registry.model import Discovery, NodeRecord, ServiceRecord
-from .schema import age_seconds
+from .._registry.model import DEPLOYMENT_FIELDS, Discovery, NodeRecord, ServiceRecord
+from .schema import age_seconds, last_confirmed
 
 
 # -- model <-> registry records ---------------------------------------------------
-def to_discovery(data):
-    """The manifest as a Discovery (no live health: every status is "unknown")."""
+_FROM_FILE = object()
+
+
+def to_discovery(data, confirmed_at=_FROM_FILE):
+    """The manifest as a Discovery (no live health: every status is "unknown"). Its
+    ``manifest_age`` is the time since a registry last confirmed it: ``confirmed_at`` when the
+    caller knows better than the file (ManifestStore does), else what the file says."""
     nodes, services = [], []
     for host, entry in sorted(data.get("hosts", {}).items()):
         datacenter = entry.get("datacenter")
@@ -29,9 +34,27 @@ def to_discovery(data):
                 port=svc.get("port"), tags=list(svc.get("tags") or []), meta=dict(svc.get("meta") or {}),
                 datacenter=datacenter, executor=svc.get("executor"), target=svc.get("target"),
                 depends_on=list(svc.get("depends_on") or []), health_path=svc.get("health"),
-            ))
-    return Discovery(source="manifest", nodes=nodes, services=services,
-                     manifest_age=age_seconds(data.get("updated_at")))
+                **deployment_of(svc)))
+    if confirmed_at is _FROM_FILE:
+        confirmed_at = last_confirmed(data)[1]
+    return Discovery(source="manifest", nodes=nodes, services=services, manifest_age=age_seconds(confirmed_at))
+
+
+def copy_tree(value):
+    """A copy of plain data (dicts, lists, scalars), several times quicker than copy.deepcopy."""
+    kind = type(value)
+    if kind is dict:
+        return {key: copy_tree(item) for key, item in value.items()}
+    if kind is list:
+        return [copy_tree(item) for item in value]
+    if kind in (str, int, float, bool, type(None)):
+        return value
+    return copy.deepcopy(value)
+
+
+def deployment_of(entry):
+    """The DEPLOYMENT_FIELDS of a manifest service entry, as ServiceRecord keyword arguments."""
+    return {name: copy.deepcopy(entry[name]) for name in DEPLOYMENT_FIELDS if entry.get(name) is not None}
 
 
 def service_entry(record, previous=None):
@@ -49,48 +72,139 @@ def service_entry(record, previous=None):
         "depends_on": list(record.depends_on or previous.get("depends_on") or []),
         "health": record.health_path or previous.get("health"),
     }
+    for name in DEPLOYMENT_FIELDS:  # a registry never knows these: they are the manifest's
+        value = getattr(record, name)
+        value = previous.get(name) if value in (None, {}, []) else value
+        entry[name] = None if value in ({}, []) else copy.deepcopy(value)
+    if previous.get("published") is not None:
+        # A compose import recorded where the service is reached from its host (or that it is not);
+        # a registration gives its address inside the compose network (edgex-core-data:59880).
+        entry["address"], entry["port"] = previous.get("address"), previous.get("port")
     return {k: v for k, v in entry.items() if v is not None}
 
 
-def merge_discovery(data, discovery, generated_from):
-    """Refresh a manifest from a complete registry read (the "last known state").
+class RegistrySync(object):
+    """``state: synced`` as a change of the manifest (a callable for ManifestStore.update), and
+    what it kept instead of removing, and why.
 
-    Hosts of the datacenter(s) read are replaced by what the registry knows; their
-    services keep executor/target/depends_on/health from the old manifest. A service the
-    registry no longer lists is kept only if it has an executor (it is deployed there and
-    may just be stopped: EdgeX deregisters on a clean stop); otherwise it is dropped.
-    Hosts of other datacenters are untouched. depends_on pointing at a dropped service is pruned.
+    A complete answer (``discovery.complete``) is the truth about the datacenters it names: their
+    hosts get the registry's address and services, keeping what the registry does not know
+    (executor, target, depends_on, health); a host it no longer lists is removed; a service it no
+    longer lists is removed unless it is deployed but stopped: it has an executor (EdgeX
+    deregisters on a clean stop), or the registry says it is stopped (a record with ``registered``
+    False, as core-keeper keeps a HALT registration). Hosts without a datacenter, or of datacenters
+    the answer does not name, are never removed (core-keeper names none: it knows one gateway).
+
+    An incomplete answer (filtered by ACLs, registrations skipped, ...: ``discovery.gaps``) is
+    never an answer about absence: it updates and adds what it lists, and removes nothing.
+    ``generated_from`` changes only with the hosts it describes.
     """
-    merged = copy.deepcopy(data)
-    merged["generated_from"] = generated_from
-    hosts = merged.setdefault("hosts", {})
-    read_dcs = {n.datacenter for n in discovery.nodes} | ({discovery.datacenter} - {None})
-    for name in [h for h, e in hosts.items() if e.get("datacenter") in read_dcs]:
-        if name not in {n.name for n in discovery.nodes}:
-            del hosts[name]
-    for node in discovery.nodes:
-        old = hosts.get(node.name, {})
+
+    def __init__(self, discovery, generated_from):
+        self.discovery = discovery
+        self.generated_from = generated_from
+        self.hosts_not_removed = []  # not listed by an incomplete answer: kept
+        self.services_not_removed = []  # "host/service", likewise
+        self.services_kept_stopped = []  # "host/service": not registered (or halted) but deployed
+
+    def __call__(self, data):
+        discovery = self.discovery
+        complete = discovery.complete
+        self.hosts_not_removed, self.services_not_removed, self.services_kept_stopped = [], [], []
+        old_hosts = data.get("hosts") or {}
+        listed = {node.name for node in discovery.nodes}
+        named = {node.datacenter for node in discovery.nodes} | {discovery.datacenter}
+        named.discard(None)
+        hosts = {}
+        for name, entry in old_hosts.items():
+            in_scope = entry.get("datacenter") in named or (not complete and not named)
+            if name in listed or not in_scope:
+                hosts[name] = entry
+            elif not complete:
+                hosts[name] = entry
+                self.hosts_not_removed.append(name)
+        for node in discovery.nodes:
+            hosts[validate_name(node.name, "node name")] = self._host(node, old_hosts.get(node.name) or {}, complete)
+        merged = dict(data)
+        merged["hosts"] = hosts
+        unchanged = hosts == old_hosts and old_hosts
+        merged["generated_from"] = data.get("generated_from") if unchanged else self.generated_from
+        self.hosts_not_removed.sort()
+        self.services_not_removed.sort()
+        self.services_kept_stopped.sort()
+        return merged
+
+    def _host(self, node, old, complete):
         old_services = old.get("services") or {}
-        services = {}
-        for record in discovery.services_on(node.name):
-            services[validate_name(record.name)] = service_entry(record, old_services.get(record.name))
-        for key, svc in old_services.items():
-            if key not in services and svc.get("executor"):
-                services[key] = copy.deepcopy(svc)
-        for svc in services.values():
-            if "depends_on" in svc:
-                svc["depends_on"] = [d for d in svc["depends_on"] if d in services]
+        services, stopped = {}, set()
+        for record in self.discovery.services_on(node.name):
+            name = validate_name(record.name)
+            if record.registered:
+                services[name] = service_entry(record, old_services.get(name))
+            else:
+                stopped.add(name)
+        for key, service in old_services.items():
+            if key in services:
+                continue
+            where = "%s/%s" % (node.name, key)
+            if key in stopped or (complete and service.get("executor")):
+                services[key] = service
+                self.services_kept_stopped.append(where)
+            elif not complete:
+                services[key] = service
+                self.services_not_removed.append(where)
+        for key, service in services.items():
+            depends_on = service.get("depends_on")
+            if depends_on and any(d not in services for d in depends_on):
+                services[key] = dict(service, depends_on=[d for d in depends_on if d in services])
         host = {"address": node.address, "services": services}
-        if node.datacenter:
-            host["datacenter"] = node.datacenter
+        datacenter = node.datacenter or old.get("datacenter")
+        if datacenter:
+            host["datacenter"] = datacenter
         if node.meta:
             host["meta"] = dict(node.meta)
-        hosts[validate_name(node.name, "node name")] = host
-    return merged
+        return host
+
+    def not_removed(self):
+        """Hosts and "host/service" an incomplete answer did not list, kept."""
+        return self.hosts_not_removed + self.services_not_removed
+
+
+def merge_discovery(data, discovery, generated_from):
+    """``data`` refreshed from a registry read (see RegistrySync); ``data`` itself is not changed."""
+    return RegistrySync(discovery, generated_from)(data)
+
+
+# -- what a change did ------------------------------------------------------------
+SUMMARY_LIMIT = 100  # names per list in a result; the counts are always complete
+
+
+def change_summary(before, after):
+    """What differs between two manifests: hosts added and removed, services ("host/service")
+    added, removed and updated, each a sorted list."""
+    old_hosts, new_hosts = before.get("hosts") or {}, after.get("hosts") or {}
+    summary = {"hosts_added": sorted(set(new_hosts) - set(old_hosts)),
+               "hosts_removed": sorted(set(old_hosts) - set(new_hosts)),
+               "services_added": [], "services_removed": [], "services_updated": []}
+    for host in sorted(set(old_hosts) | set(new_hosts)):
+        old = (old_hosts.get(host) or {}).get("services") or {}
+        new = (new_hosts.get(host) or {}).get("services") or {}
+        if old is new:
+            continue
+        summary["services_added"] += ["%s/%s" % (host, k) for k in sorted(set(new) - set(old))]
+        summary["services_removed"] += ["%s/%s" % (host, k) for k in sorted(set(old) - set(new))]
+        summary["services_updated"] += ["%s/%s" % (host, k) for k in sorted(set(old) & set(new)) if old[k] != new[k]]
+    return summary
+
+
+def result_summary(lists, limit=SUMMARY_LIMIT):
+    """(counts, names): every list's length, and the lists cut to ``limit`` names each."""
+    return {k: len(v) for k, v in lists.items()}, {k: v[:limit] for k, v in lists.items()}
 
 
 # -- edits (pure functions on the manifest dict; the store writes them) -----------------
-SERVICE_FIELDS = ("id", "executor", "target", "address", "port", "health", "depends_on", "tags", "meta")
+SERVICE_FIELDS = ("id", "executor", "target", "address", "port", "health", "depends_on", "tags",
+                  "meta") + DEPLOYMENT_FIELDS
 
 
 def entry_fields(meta=None, **fields):

@@ -154,6 +154,7 @@ class Transport(object):
         return callback(self.response_class(*(fields[name] for name in self.response_class._fields)))
 
 
+
 def _client(settings):
     """A python-consul2 (or py-consul) client whose requests go through our Transport."""
     library = _library()
@@ -235,13 +236,59 @@ class ConsulRegistry(Registry):
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise RegistryError("Consul at %s answered with an unexpected shape (%s: %s)"
                                 % (self.endpoint, type(exc).__name__, exc))
+        self._refuse_filtered()
+        return discovery
+
+    def discover_nodes(self, names):
+        """A Discovery of the nodes ``names`` only: /v1/catalog/node/<name> and /v1/health/node/<name>
+        each, so a module acting on one gateway reads its own services, not the whole datacenter
+        (the bulk read grows with the fleet, and every gateway of a play would pay for it). A node
+        Consul does not know is left out, as the bulk read leaves it out."""
+        names = list(dict.fromkeys(names))
+        if not all(isinstance(name, str) and SAFE_NAME.fullmatch(name) for name in names):
+            return self.discover()  # the bulk read names, and skips, what is not a plain name
+        dc = self.settings.get("datacenter")
+        node_records, services, gaps = [], [], []
+        try:
+            for name in names:
+                catalog = self._call("GET /v1/catalog/node/%s" % name, self.client.catalog.node, name, dc=dc)[1]
+                if not catalog:
+                    continue
+                checks = self._shape("GET /v1/health/node/%s" % name, self._call(
+                    "GET /v1/health/node/%s" % name, self.client.health.node, name, dc=dc)[1], list)
+                node = catalog["Node"]
+                serf = [c for c in checks if c["CheckID"] == "serfHealth"]
+                node_records.append(NodeRecord(name=node["Node"], address=node["Address"],
+                                               datacenter=node.get("Datacenter") or dc,
+                                               meta=dict(node.get("Meta") or {}),
+                                               status=serf[0]["Status"] if serf else "unknown"))
+                by_service = {}
+                for check in checks:
+                    if check.get("ServiceID"):
+                        by_service.setdefault(check["ServiceID"], []).append(check)
+                for service_id, service in sorted((catalog.get("Services") or {}).items(),
+                                                  key=lambda item: (item[1]["Service"], item[0])):
+                    if not (_plain(service["Service"], "service", gaps) and _plain(service_id, "service id", gaps)):
+                        continue
+                    # the shape of a /v1/health/service entry: the node's serfHealth first, as Consul lists it
+                    entry = {"Node": node, "Service": service, "Checks": serf + by_service.get(service_id, [])}
+                    services.append(self._service(entry, {node["Node"]: node["Address"]}, dc))
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            raise RegistryError("Consul at %s answered with an unexpected shape (%s: %s)"
+                                % (self.endpoint, type(exc).__name__, exc))
+        self._refuse_filtered()
+        datacenter = dc or (node_records[0].datacenter if node_records else None)
+        return Discovery(source="consul", nodes=node_records, services=services, datacenter=datacenter, gaps=gaps,
+                         warnings=list(gaps))
+
+    def _refuse_filtered(self):
+        """An answer Consul filtered by ACLs says nothing about what is absent: refuse it."""
         if self.client.http.filtered:
             raise RegistryFilteredError(
                 "Consul at %s filtered its answer by ACLs (%s: X-Consul-Results-Filtered-By-ACLs): the token "
                 "cannot see the whole catalogue, so the answer says nothing about what is absent; use a token that "
                 "may read every node and service (node_prefix and service_prefix \"\" read)"
                 % (self.endpoint, ", ".join(sorted(set(self.client.http.filtered)))))
-        return discovery
 
     def _build(self, dc, nodes, checks, names):
         gaps = []

@@ -27,6 +27,7 @@ from .._manifest.store import ManifestStore
 from .consul import ConsulRegistry
 from .keeper import KeeperRegistry
 from .manifest import ManifestRegistry
+from .model import DEPLOYMENT_FIELDS
 
 
 PROVIDERS = {"consul": ConsulRegistry, "keeper": KeeperRegistry, "manifest": ManifestRegistry}
@@ -45,6 +46,17 @@ def open_registry(settings, check_mode=False):
     return PROVIDERS[registry_type](settings)
 
 
+def read_registry(registry, nodes=None):
+    """The registry's answer: about ``nodes`` only when they are few and the registry can say so
+    (Consul), else about everything."""
+    if nodes and len(nodes) <= NODE_SCOPED_MAX and hasattr(registry, "discover_nodes"):
+        scoped = registry.discover_nodes(nodes)
+        if {n.name for n in scoped.nodes} >= set(nodes):
+            return scoped
+        # a node the registry does not know: the bulk read, so that an error can list those it knows
+    return registry.discover()
+
+
 def _discover_manifest(settings, reason):
     path = settings.get("manifest_path")
     if not path:
@@ -57,8 +69,16 @@ def _discover_manifest(settings, reason):
     return discovery
 
 
-def discover(settings, registry=None):
+# Up to this many nodes, Consul is read node by node (two requests each, the size of what the
+# nodes hold); beyond, in bulk (3 + one per service name, the size of the whole datacenter).
+NODE_SCOPED_MAX = 8
+
+
+def discover(settings, registry=None, nodes=None):
     """Ask the configured registry; fall back to the manifest when it is unavailable.
+
+    ``nodes``: the only nodes the caller needs, a hint: Consul then reads just those when they
+    are few (NODE_SCOPED_MAX); other registries, or many nodes, read everything.
 
     - registry_type manifest / none: the manifest (none: static data only, no live registry).
     - consul / keeper unreachable (refused, time-out) or failing (5xx): the manifest, with a
@@ -73,7 +93,7 @@ def discover(settings, registry=None):
         return _discover_manifest(settings, None)
     started = time.time()
     try:
-        return (registry or open_registry(settings)).discover()
+        return read_registry(registry or open_registry(settings), nodes)
     except RegistryServerError as exc:
         reason = "%s registry failed (%s); using the manifest" % (registry_type, exc)
     except RegistryUnavailableError as exc:
@@ -118,11 +138,16 @@ def overlay_manifest(discovery, manifest):
         if entry is None:
             live = replace(live, node_address=node_address)
         else:
+            # Where a compose import found it published (published set) is where the gateway reaches
+            # it; a registration names its address inside the compose network.
+            reached = entry.published is not None
             live = replace(live, executor=live.executor or entry.executor, target=live.target or entry.target,
                            depends_on=live.depends_on or list(entry.depends_on),
                            health_path=live.health_path or entry.health_path,
-                           address=live.address or entry.address, port=live.port or entry.port,
-                           node_address=node_address, manifest_address=entry.address, manifest_port=entry.port)
+                           address=entry.address if reached else live.address or entry.address,
+                           port=entry.port if reached else live.port or entry.port,
+                           node_address=node_address, manifest_address=entry.address, manifest_port=entry.port,
+                           **{name: getattr(entry, name) for name in DEPLOYMENT_FIELDS})
         services.append(live)
     registered = {(s.node, s.name) for s in discovery.services}
     for key, entry in sorted(deployed.items()):

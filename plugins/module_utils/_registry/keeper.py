@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 
 from .._errors import (
     InvalidNameError,
@@ -146,7 +147,8 @@ class KeeperRegistry(Registry):
     # -- discovery -------------------------------------------------------------------
     def discover(self):
         what = "GET %s/registry/all" % API_BASE
-        _status, answer = self._call("GET", "/registry/all", query={"deregistered": "false"})
+        # deregistered=true: halted registrations too, which say "cleanly stopped" (not "unknown here").
+        _status, answer = self._call("GET", "/registry/all", query={"deregistered": "true"})
         registrations = answer.get("registrations") if isinstance(answer, dict) else None
         if not isinstance(registrations, list):
             raise self._shape_error(what, "no registrations list")
@@ -158,7 +160,11 @@ class KeeperRegistry(Registry):
                 # A hostile registration never reaches a URL path or an argv list, nor takes the rest down.
                 gaps.append("skipped service %s from core-keeper: not a plain name (%s)"
                             % (repr(current["serviceId"])[:80], SAFE_NAME.pattern))
-            elif current["status"] != HALT:  # deregistered=false filters them; an older keeper may not
+            elif current["status"] == HALT:
+                # Deregistered as go-mod-registry does on a clean stop: deployed, not running, and
+                # not checked by keeper any more (a deployed-but-stopped service, as Consul's absence is).
+                services.append(replace(self._service(current, node), registered=False, status="unknown", checks=[]))
+            else:
                 services.append(self._service(current, node))
         return Discovery(source="keeper", nodes=[NodeRecord(name=node, address=node, status="passing")],
                          services=services, gaps=gaps, warnings=list(gaps))

@@ -45,6 +45,12 @@ class NodeRecord:
     status: str = "unknown"  # serfHealth for Consul; "unknown" without a live registry
 
 
+# ServiceRecord fields only the manifest knows (a compose import fills them), with the same names in
+# the manifest's service entries: carried over wherever a manifest entry completes a live record.
+DEPLOYMENT_FIELDS = ("one_shot", "api_version", "depends_on_conditions", "depends_on_optional", "published",
+                     "container_port")
+
+
 @dataclass
 class ServiceRecord:
     """One EdgeX service instance on one node.
@@ -74,6 +80,13 @@ class ServiceRecord:
     node_address: Optional[str] = None
     manifest_address: Optional[str] = None
     manifest_port: Optional[int] = None
+    # How it is deployed, from the manifest only (see DEPLOYMENT_FIELDS); a live registry knows none of it.
+    one_shot: Optional[bool] = None  # None: the manifest does not say (the catalog's default applies)
+    api_version: Optional[str] = None
+    depends_on_conditions: Dict[str, str] = field(default_factory=dict)
+    depends_on_optional: List[str] = field(default_factory=list)
+    published: Optional[bool] = None
+    container_port: Optional[int] = None
 
     def __post_init__(self):
         if self.id is None:

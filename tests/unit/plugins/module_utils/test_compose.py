@@ -4,9 +4,9 @@ import textwrap
 import pytest
 import yaml
 
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._manifest import compose as _compose
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._errors import ManifestError
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._manifest.compose import HAS_YAML, manifest_from_compose
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._manifest.compose import manifest_from_compose
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._manifest.yamlio import HAS_YAML
 
 DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "data", "compose")
 NAPA = os.path.join(DATA, "napa-3.1.1-no-secty.yml")
@@ -59,6 +59,10 @@ def test_napa_core_data_is_exact():
         "depends_on": ["consul", "core-metadata", "database"],
         "tags": [],
         "meta": {"compose_service": "core-data", "image": "edgexfoundry/core-data:3.1.1"},
+        "one_shot": False,
+        "api_version": "v3",
+        "published": True,
+        "container_port": 59880,
     }
 
 
@@ -83,12 +87,12 @@ def test_napa_services(key, target, port, health, depends_on):
     )
 
 
-def test_napa_bootstrapper_is_one_shot_without_port_or_health():
+def test_napa_bootstrapper_is_one_shot_without_address_port_or_health():
     service = services_of(manifest_from_compose(NAPA))["core-common-config-bootstrapper"]
-    assert service["port"] is None
-    assert service["health"] is None
+    assert (service["port"], service["health"], service["published"]) == (None, None, False)
+    assert "address" not in service
     assert service["depends_on"] == ["consul"]
-    assert service["meta"]["one_shot"] == "true"
+    assert service["one_shot"] is True and "one_shot" not in service["meta"]
 
 
 def test_napa_compose_executor_uses_the_name_key_as_project():
@@ -99,12 +103,14 @@ def test_napa_compose_executor_uses_the_name_key_as_project():
     assert services["rules-engine"]["target"] == "edgex/rules-engine"
 
 
-def test_host_address_and_datacenter_are_used():
+def test_host_address_and_datacenter_are_used_where_the_file_publishes_on_every_address():
     manifest = manifest_from_compose(NAPA, host="gw1", address="10.0.0.5", datacenter="dc1")
     node = manifest["hosts"]["gw1"]
     assert node["address"] == "10.0.0.5"
     assert node["datacenter"] == "dc1"
-    assert {s["address"] for s in node["services"].values()} == {"10.0.0.5"}
+    # Napa publishes on 127.0.0.1 (host_ip) but the UI on every address (issue 12, failure 5)
+    assert (node["services"]["core-data"]["address"], node["services"]["core-data"]["port"]) == ("127.0.0.1", 59880)
+    assert (node["services"]["ui"]["address"], node["services"]["ui"]["port"]) == ("10.0.0.5", 4000)
 
 
 # --- Odessa 4.0.1 (core-keeper, Postgres, MQTT) ---------------------------------------------------
@@ -153,12 +159,13 @@ def test_odessa_compose_executor_and_project_argument_override_name():
 # --- fleet-gateway.yml (hand-written, edgex-compose layout) ---------------------------------------
 
 
-def test_fleet_keeps_file_order():
+def test_fleet_keeps_file_order_and_leaves_out_inactive_profiles():
     assert list(services_of(manifest_from_compose(FLEET))) == [
         "consul", "database", "core-common-config-bootstrapper", "core-metadata", "core-data",
-        "core-command", "support-notifications", "device-virtual", "app-rules-engine",
+        "core-command", "support-notifications", "device-virtual",
         "mqtt-broker", "node-red", "seed-devices",
     ]
+    assert "app-rules-engine" in services_of(manifest_from_compose(FLEET, profiles=["rules"]))
 
 
 @pytest.mark.parametrize(
@@ -176,8 +183,8 @@ def test_fleet_keeps_file_order():
         ("support-notifications", "edgex-support-notifications", 59860, ["consul", "database"]),
         # published on another host port: 127.0.0.1:49900:59900
         ("device-virtual", "edgex-device-virtual", 49900, ["consul", "core-data", "core-metadata"]),
-        # "59701": no fixed host port, the EdgeX port stands in
-        ("app-rules-engine", "edgex-app-rules-engine", 59701, ["consul", "core-data"]),
+        # "59701": a host port Docker chooses: never guessed (issue 12, failure 5)
+        ("app-rules-engine", "edgex-app-rules-engine", None, ["consul", "core-data"]),
         # no container_name: compose v2 default <project>-<service>-1, project from `name:`
         ("mqtt-broker", "fleet-gw-mqtt-broker-1", 1883, []),
         ("node-red", "fleet-gw-node-red-1", 1880, ["mqtt-broker"]),
@@ -185,13 +192,13 @@ def test_fleet_keeps_file_order():
     ],
 )
 def test_fleet_services(key, target, port, depends_on):
-    service = services_of(manifest_from_compose(FLEET))[key]
+    service = services_of(manifest_from_compose(FLEET, profiles=["rules"]))[key]
     assert service["executor"] == "docker"
     assert (service["target"], service["port"], service["depends_on"]) == (target, port, depends_on)
 
 
 def test_fleet_health_paths():
-    services = services_of(manifest_from_compose(FLEET))
+    services = services_of(manifest_from_compose(FLEET, profiles=["rules"]))
     health = {key: service["health"] for key, service in services.items()}
     assert health == {
         "consul": "/v1/status/leader",
@@ -210,7 +217,7 @@ def test_fleet_health_paths():
 
 
 def test_fleet_meta():
-    services = services_of(manifest_from_compose(FLEET))
+    services = services_of(manifest_from_compose(FLEET, profiles=["rules"]))
     assert services["app-rules-engine"]["meta"] == {
         "compose_service": "app-rules-engine",
         "image": "edgexfoundry/app-service-configurable:3.1.1",
@@ -219,8 +226,8 @@ def test_fleet_meta():
     assert services["seed-devices"]["meta"] == {
         "compose_service": "seed-devices",
         "image": "curlimages/curl:8.5.0",
-        "one_shot": "true",
     }
+    assert services["seed-devices"]["one_shot"] is True
     assert all(service["tags"] == [] for service in services.values())
 
 
@@ -250,8 +257,9 @@ def test_key_from_container_name_when_service_name_is_not_a_key(tmp_path):
     assert sorted(services) == ["core-data", "core-metadata", "redis"]
     assert services["core-data"]["depends_on"] == ["core-metadata", "redis"]
     assert services["core-data"]["meta"]["compose_service"] == "data"
-    # no ports published: the EdgeX port from the table
-    assert services["core-metadata"]["port"] == 59881
+    # no ports published: nothing to reach it by, its EdgeX port named as its container's
+    assert (services["core-metadata"]["port"], services["core-metadata"]["published"]) == (None, False)
+    assert services["core-metadata"]["container_port"] == 59881
 
 
 def test_key_from_container_name_compose_target_uses_service_name(tmp_path):
@@ -291,23 +299,24 @@ def test_project_argument_over_directory(tmp_path):
 @pytest.mark.parametrize(
     "ports, expected",
     [
-        (["59880"], 59880),
+        # a host port Docker chooses (no host port, a range for one port): never guessed
+        (["59880"], None),
+        (["127.0.0.1::59880"], None),
+        (["49000-49010:59880"], None),
+        ([59880], None),
+        ([{"target": 59880}], None),
         (["59880:59880"], 59880),
         (["127.0.0.1:49880:59880/tcp"], 49880),
-        (["127.0.0.1::59880"], 59880),
         (["[::1]:49880:59880"], 49880),
         (["49000-49001:59879-59880"], 49001),
-        (["49000-49010:59880"], 59880),
-        ([59880], 59880),
         (["127.0.0.1:${PORT:-49880}:59880"], 49880),
         (["127.0.0.1:${PORT-49880}:59880"], 49880),
         ([{"target": 59880, "published": "49880"}], 49880),
         ([{"target": 59880, "published": 49880, "host_ip": "0.0.0.0"}], 49880),
-        ([{"target": 59880}], 59880),
         ([{"target": 59880, "published": "${P:-49880}"}], 49880),
         # UDP mappings and unrelated ports do not hide the EdgeX port
         (["48080:8080", "127.0.0.1:49880:59880"], 49880),
-        (["59880:59880/udp"], 59880),
+        (["59880:59880/udp"], None),  # the API (TCP) is not published
         (["48080:8080/udp", "48081:8081"], 48081),
     ],
 )
@@ -341,7 +350,7 @@ def test_unquoted_restart_no_is_a_job(tmp_path):
             restart: no
     """)
     service = services_of(manifest_from_compose(path))["loader"]
-    assert (service["port"], service["health"], service["meta"]["one_shot"]) == (None, None, "true")
+    assert (service["port"], service["health"], service["one_shot"]) == (None, None, True)
 
 
 # --- errors ---------------------------------------------------------------------------------------
@@ -354,7 +363,9 @@ def raises(path, pattern, **kwargs):
 
 
 def test_without_pyyaml_the_error_says_so(monkeypatch):
-    monkeypatch.setattr(_compose, "HAS_YAML", False)
+    from ansible_collections.edgex.sysmgmt.plugins.module_utils._manifest import yamlio
+
+    monkeypatch.setattr(yamlio, "HAS_YAML", False)
     assert NAPA in raises(NAPA, r"PyYAML is not installed")
 
 

@@ -177,12 +177,6 @@ def test_an_absent_target_is_an_error_naming_it():
         control(FakeExecutor({})).run([service("core-data")], "started")
 
 
-def test_one_shot_services_count_as_done_when_exited():
-    fake = FakeExecutor({"edgex-core-common-config-bootstrapper": "stopped"})
-    result = control(fake).run([service("core-common-config-bootstrapper")], "started")[0]
-    assert result["changed"] is False and fake.actions == []
-
-
 def discovery(source, services, nodes=(("gw1", "127.0.0.1"),)):
     return Discovery(source=source, nodes=[NodeRecord(n, a) for n, a in nodes], services=services)
 

@@ -47,7 +47,7 @@ def test_open_registry_builds_a_keeper_registry(keeper):
     assert registry.discover().source == "keeper"
 
 
-def test_discover_maps_statuses_excludes_halt_in_one_request(keeper):
+def test_discover_maps_statuses_and_reports_halt_as_stopped_in_one_request(keeper):
     seed(keeper, "core-data", "UP")
     seed(keeper, "core-metadata", "DOWN", port=59881)
     seed(keeper, "core-command", "UNKNOWN", port=59882)
@@ -59,8 +59,12 @@ def test_discover_maps_statuses_excludes_halt_in_one_request(keeper):
     assert keeper.stats()["requests"] == 1
     assert discovery.source == "keeper"
     assert [(n.name, n.address, n.status) for n in discovery.nodes] == [("127.0.0.1", "127.0.0.1", "passing")]
-    by_name = {s.name: s for s in discovery.services}
+    by_name = {s.name: s for s in discovery.services if s.registered}
     assert sorted(by_name) == ["core-command", "core-data", "core-metadata"]
+    # HALT: deregistered on a clean stop, so deployed but not running, and no longer checked by keeper
+    (halted,) = [s for s in discovery.services if not s.registered]
+    assert (halted.name, halted.status, halted.checks, halted.meta) == (
+        "device-virtual", "unknown", [], {"keeper_status": "HALT"})
     assert {n: s.status for n, s in by_name.items()} == {
         "core-data": "passing", "core-metadata": "critical", "core-command": "unknown"}
     data = by_name["core-data"]
@@ -107,7 +111,7 @@ def test_deregister_halts_like_go_mod_registry_and_register_revives(keeper):
     registry.register(record())
     assert registry.deregister("core-data") is True
     assert in_keeper(keeper, "core-data")["status"] == "HALT"  # kept, marked halted
-    assert registry.discover().services == []
+    assert [(s.name, s.registered) for s in registry.discover().services] == [("core-data", False)]
     assert registry.deregister("core-data") is False
     assert registry.deregister("never-registered") is False
 
@@ -229,7 +233,7 @@ def test_auth_refusal_never_echoes_the_token(status):
                               "%d invalid JWT" % status)
     assert "s3cret" not in str(err.value)
     method, url, _data, headers, timeout = opener.requests[0]
-    assert (method, url, timeout) == ("GET", "http://gw1.example:59890/api/v3/registry/all?deregistered=false", 5.0)
+    assert (method, url, timeout) == ("GET", "http://gw1.example:59890/api/v3/registry/all?deregistered=true", 5.0)
     assert headers["Authorization"] == "Bearer s3cret-jwt"
 
 
@@ -301,8 +305,9 @@ def test_openapi_spelling_and_halt_from_a_keeper_that_ignores_deregistered():
                                  registration("core-command", "HALT"),
                                  registration("core-metadata", "SOMETHING-NEW")]}
     discovery = KeeperRegistry(SETTINGS, send=FakeSend((200, payload))).discover()
-    assert [(s.name, s.status, s.health_path) for s in discovery.services] == [
+    assert [(s.name, s.status, s.health_path) for s in discovery.services if s.registered] == [
         ("core-data", "passing", "/api/v3/ping"), ("core-metadata", "unknown", "/api/v3/ping")]
+    assert [s.name for s in discovery.services if not s.registered] == ["core-command"]
     assert [n.name for n in discovery.nodes] == ["gw1.example"]
 
 

@@ -269,3 +269,19 @@ def test_set_service_keeps_fields_not_given_and_needs_an_address_for_new_hosts()
                                     "services": {"core-data": {"port": 1}}}
     with pytest.raises(InvalidNameError, match="invalid service name"):
         set_service(data, "gw1", "core data; reboot", {})
+
+
+def test_validation_against_a_trusted_manifest_still_checks_every_host_that_changed():
+    trusted = parse(GOOD)
+    edited = parse(GOOD)
+    edited["hosts"]["gw1"]["services"]["core-data"]["depends_on"] = ["ghost"]
+    edited["hosts"]["Bad Name"] = {"address": "10.0.0.9"}
+    with pytest.raises(ManifestError) as info:
+        validate(edited, "edited", trusted=trusted)
+    assert "hosts/Bad Name: invalid name" in str(info.value)
+    del edited["hosts"]["Bad Name"]
+    with pytest.raises(ManifestError, match="names 'ghost', which is not a service on host gw1"):
+        validate(edited, "edited", trusted=trusted)
+    edited["version"] = 2
+    with pytest.raises(ManifestError, match="version: must be one of 1"):
+        validate(edited, "edited", trusted=trusted)

@@ -90,7 +90,7 @@ def test_expected_failures_become_fail_json_without_a_traceback(error, expected)
 def test_a_fallback_warning_is_passed_on_once_however_often_a_module_asks(monkeypatch, tmp_path):
     calls = []
 
-    def discover(settings):
+    def discover(settings, nodes=None):
         calls.append(settings["host"])
         return Discovery("manifest", warnings=["consul registry unreachable (refused); using the manifest"])
 
@@ -110,7 +110,7 @@ def test_without_fallback_the_registry_itself_is_asked(monkeypatch):
             raise RegistryUnavailableError("Consul at http://127.0.0.1:1 is unreachable")
 
     monkeypatch.setattr(_module, "open_registry", lambda settings, check_mode=False: Down())
-    monkeypatch.setattr(_module, "discover", lambda settings: pytest.fail("the fallback path was taken"))
+    monkeypatch.setattr(_module, "discover", lambda settings, nodes=None: pytest.fail("the fallback path was taken"))
     with pytest.raises(RegistryUnavailableError):
         Probing(FakeAnsibleModule(params(node="gw1"))).discover(fallback=False)
 

@@ -73,7 +73,7 @@ def test_manifest_takes_service_as_an_alias_of_name(run_module, tmp_path):
     by_name = run_module(edgex_manifest.main, {"manifest_path": path, "state": "present", "node": "gw1",
                                                "name": "device-rest", "service_port": 59986}, check_mode=True)
     assert by_alias["changed"] is True and by_alias == by_name
-    assert by_name["manifest"]["hosts"]["gw1"]["services"]["device-rest"]["port"] == 59986
+    assert by_name["changes"]["services_added"] == ["gw1/device-rest"] and by_name["services"] == 2
 
 
 @pytest.mark.parametrize("args, message", [
