@@ -20,7 +20,7 @@ PLAY=(.venv/bin/ansible-playbook -i "$INVENTORY" -e ansible_connection=local
       -e edgex_manifest_path="$PWD/$STATE/manifest.yml" -e edgex_wait_timeout=30)
 REPORT="$PWD/$STATE/report"
 health_report() {
-  "${PLAY[@]}" playbooks/health.yml -e edgex_report_dir="$REPORT" -e edgex_health_check_executor=true \
+  "${PLAY[@]}" playbooks/health.yml -e edgex_report_dir="$REPORT" -e edgex_health_check_executor=true "$@" \
     | grep -E '"msg"|PLAY RECAP|ok=|failed=' || true
 }
 
@@ -95,10 +95,18 @@ step "11. Metrics of every service on gw1 (edgex.sysmgmt.edgex_metrics: engine s
 ANSIBLE_STDOUT_CALLBACK=ansible.posix.json ANSIBLE_LOAD_CALLBACK_PLUGINS=1 \
   .venv/bin/ansible gw1 -i "$INVENTORY" -e ansible_connection=local -m edgex.sysmgmt.edgex_metrics \
   -a "{\"node\": \"gw1\", \"manifest_path\": \"$PWD/$STATE/manifest.yml\"}" | $PY demo/show_metrics.py
-echo "(the health playbook collects the same with -e edgex_health_metrics=true, into each gateway's result)"
 
-step "12. Fleet health report again: $REPORT/health.html"
-health_report
+step "12. Fleet health report again, with the metrics columns (edgex_health_metrics=true): $REPORT/health.html"
+health_report -e edgex_health_metrics=true
+$PY -c 'import json, sys
+report = json.load(open(sys.argv[1]))
+print("health.json, per service: verdict, CPU %, memory, restarts")
+for host, entry in sorted(report["hosts"].items()):
+    for s in entry["services"]:
+        m = s.get("metrics") or {}
+        print("  %-4s %-22s %-9s %6s %9s %3s" % (host, s["name"], s["verdict"], m.get("cpu_percent", "-"),
+              "%.1f MiB" % (m["memory_used"] / 1048576.0) if m.get("memory_used") else "-", m.get("restarts", "-")))' \
+  "$REPORT/health.json"
 
 step "13. A systemd gateway beside them: systemd as PID 1, the stand-ins as units edgex-<service>.service"
 # Its own network namespace and Consul emulator (a unit too); the modules run inside it.
