@@ -288,8 +288,9 @@ def _duration(seconds):
     seconds = int(seconds)
     if seconds >= 86400:
         return "%dd%02dh" % (seconds // 86400, seconds // 3600 % 24)
-    return "%dh%02dm" % (seconds // 3600, seconds // 60 % 60) if seconds >= 3600 else "%dm%02ds" % (seconds // 60,
-                                                                                                 seconds % 60)
+    if seconds >= 3600:
+        return "%dh%02dm" % (seconds // 3600, seconds // 60 % 60)
+    return "%dm%02ds" % (seconds // 60, seconds % 60)
 
 
 def _metric_cells(metrics):
