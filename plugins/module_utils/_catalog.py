@@ -129,6 +129,7 @@ def is_edgex_api_service(service_key):
 # Sources: go-mod-core-contracts v2 common/constants.go (service keys, ApiBase "/api/v2"), edgex-compose
 # 2.x files (Jakarta 2.1, Levski 2.3): compose keys, container names and the ports of 2.x services.
 
+
 # Services of EdgeX 2.x (and its secure mode) the 3.x/4.x table above does not have. The SMA answers
 # the common API; the security services run no HTTP API of their own.
 KNOWN_SERVICES.update((s.key, s) for s in (

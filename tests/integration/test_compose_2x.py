@@ -127,7 +127,8 @@ def test_a_2x_compose_file_imports_starts_in_order_and_is_healthy(gateway_2x, tm
     imported = run_play(tmp_path, module("edgex_manifest", manifest_path=gateway_2x["manifest"], state="present",
                                          node=NODE, address="127.0.0.1", src=gateway_2x["compose"]))
     assert imported.returncode == 0, imported.failures()
-    services = imported.task()["manifest"]["hosts"][NODE]["services"]
+    with open(gateway_2x["manifest"]) as stream:
+        services = yaml.safe_load(stream)["hosts"][NODE]["services"]
     assert sorted(services) == ["app-rules-engine", "consul", "core-command", "core-data", "core-metadata",
                                 "database", "security-proxy-setup", "support-notifications", "sys-mgmt-agent"]
     assert services["sys-mgmt-agent"]["health"] == "/api/v2/ping" and services["security-proxy-setup"]["one_shot"]

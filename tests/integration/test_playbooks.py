@@ -109,5 +109,5 @@ def test_health_sees_a_stopped_service_the_registry_forgot(testbed, tmp_path):
     assert "not registered in Consul" in stopped["reasons"] and "container stopped" in stopped["reasons"]
     assert by_name["core-metadata"]["verdict"] == "healthy"
     assert by_name["core-metadata"]["executor_state"] == "running"
-    assert by_name["database"]["verdict"] == "healthy" and by_name["database"]["probe"] == "tcp"
+    assert by_name["database"]["verdict"] == "healthy" and by_name["database"]["probe"] == "redis-ping"
     playbook("start.yml", CONSUL_INVENTORY, testbed)

@@ -154,7 +154,6 @@ class Transport(object):
         return callback(self.response_class(*(fields[name] for name in self.response_class._fields)))
 
 
-
 def _client(settings):
     """A python-consul2 (or py-consul) client whose requests go through our Transport."""
     library = _library()

@@ -13,7 +13,7 @@ OTHER_GID = 1000
 
 
 def _run(argv):
-    return subprocess.run(argv, capture_output=True, text=True)
+    return subprocess.run(argv, capture_output=True, text=True, check=False)
 
 
 def _need_root(what):

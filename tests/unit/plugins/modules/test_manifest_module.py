@@ -98,8 +98,8 @@ def test_the_same_answer_twice_is_no_change_and_keeps_generated_from(run_module,
 
 
 # -- issue 11 item 11: a read-only directory ---------------------------------------------------
-def test_check_mode_and_nothing_to_do_work_in_a_read_only_directory(run_module, registry_answers, warnings,
-                                                                      manifest):
+def test_check_mode_and_nothing_to_do_work_in_a_read_only_directory(
+        run_module, registry_answers, warnings, manifest):
     directory = os.path.dirname(manifest)
     text = open(manifest).read()
     registry_answers(view())
