@@ -18,8 +18,11 @@ def test_build_and_offline_install(tmp_path):
         names = archive.getnames()
     assert "plugins/inventory/edgex.py" in names and "plugins/modules/edgex_manifest.py" in names
     assert "docs/manifest.schema.json" in names
-    for unwanted in (".venv", ".collections", "tests/testbed", "testbed-state", "bench", ".git", "demo"):
+    # Of the test-bed, only the modules tests/unit needs ship (tests/galaxy checks the whole of tests/).
+    for unwanted in (".venv", ".collections", "tests/testbed/standin", "tests/testbed/.cache", "tests/integration",
+                     "testbed-state", "bench", ".git", "demo"):
         assert not [n for n in names if n == unwanted or n.startswith(unwanted + "/")], unwanted
+    assert "tests/testbed/testbed.py" not in names and "tests/testbed/consul_emulator.py" not in names
 
     install_dir = tmp_path / "installed"
     env = dict(os.environ, ANSIBLE_GALAXY_SERVER_LIST="", ANSIBLE_GALAXY_SERVER="http://127.0.0.1:9")

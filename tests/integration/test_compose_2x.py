@@ -10,17 +10,23 @@ the file publishes.
 """
 
 import json
+import os
 import subprocess
 
 import pytest
 import yaml
 
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.probe import probe_ping
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._manifest.compose import manifest_from_compose
+from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.model import ServiceRecord
 from tests.integration.playbook import run_play
 from tests.testbed.fixtures_consul import free_port
 from tests.testbed.images import LABEL
 
 pytestmark = pytest.mark.docker
 NODE = "gw12"
+LEVSKI = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "unit", "data", "compose",
+                      "levski-2.3-no-secty.yml")
 PREFIX = "c12-"  # container names of this test, apart from the test-bed's
 VERSION = "2.3.0"
 
@@ -169,3 +175,15 @@ def test_a_2x_compose_file_imports_starts_in_order_and_is_healthy(gateway_2x, tm
     assert checked["sys-mgmt-agent"]["target"] == "http://127.0.0.1:%d/api/v2/ping" % gateway_2x["ports"]["system"]
     assert checked["core-data"]["checks"]  # registered in Consul, as 2.x go-mod-registry does
     assert checked["security-proxy-setup"]["executor_state"] == "completed"
+
+
+def test_a_2x_service_answers_the_imported_health_path_and_not_v3(local_standin):
+    port = free_port()
+    standin = local_standin("sys-mgmt-agent", port, version="2.3.0").wait()
+    entry = manifest_from_compose(LEVSKI)["hosts"]["localhost"]["services"]["sys-mgmt-agent"]
+    record = ServiceRecord("sys-mgmt-agent", "gw1", address="127.0.0.1", port=port, health_path=entry["health"])
+    probe = probe_ping(record, 5.0)
+    assert probe.ok and probe.target.endswith("/api/v2/ping"), probe
+    v3 = probe_ping(ServiceRecord("sys-mgmt-agent", "gw1", address="127.0.0.1", port=port,
+                                  health_path="/api/v3/ping"), 5.0)
+    assert (v3.ok, v3.http_status) == (False, 404), standin.log_text()

@@ -85,8 +85,8 @@ _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 _ALLOW_ORDER = ("CONNECT", "DELETE", "GET", "HEAD", "PATCH", "POST", "PROPFIND", "PUT", "TRACE", "REPORT")
 # What keeper's /config reports (its ConfigurationStruct, as the configuration.yaml of 4.0 sets it).
 KEEPER_CONFIG = {
-    "Writable": {"LogLevel": "INFO", "InsecureSecrets": {}, "Telemetry": {"Interval": "30s", "Metrics": {},
-                                                                         "Tags": None}},
+    "Writable": {"LogLevel": "INFO", "InsecureSecrets": {},
+                 "Telemetry": {"Interval": "30s", "Metrics": {}, "Tags": None}},
     "MessageBus": {"Disabled": False, "Type": "mqtt", "Protocol": "tcp", "Host": "localhost", "Port": 1883,
                    "AuthMode": "none", "SecretName": "", "BaseTopicPrefix": "edgex", "Optional": {}},
     "Clients": {},
@@ -307,7 +307,7 @@ class _GoScanner(object):
                 e = self._peek()
                 self.pos += 1
                 if e == "u":
-                    for _ in range(4):
+                    for _digit in range(4):
                         h = self._peek()
                         if h not in "0123456789abcdefABCDEF":
                             self._bad(h, "in \\u hexadecimal character escape")
@@ -722,8 +722,8 @@ def make_handler(state):
             """An answer keeper writes (utils.WriteHttpHeader / pkg.EncodeAndWriteResponse): JSON,
             X-Correlation-Id, a trailing newline from json.Encoder (the common API's
             json.Marshal has none)."""
-            data = b"" if payload is None else (go_json(payload) + ("\n" if newline else "")).encode("utf-8",
-                                                                                                  "replace")
+            text = "" if payload is None else go_json(payload) + ("\n" if newline else "")
+            data = text.encode("utf-8", "replace")
             out = []
             if correlated == "request":
                 # the common API's SendJsonResp echoes the request's header, empty when absent

@@ -85,7 +85,7 @@ CONTAINER_OF = {"database": "edgex-redis"}  # otherwise edgex-<service key>, as 
 
 def release(name):
     """The RELEASES entry for ``2``, ``2.3``, ``3``, ``3.1.1`` ... (the major decides)."""
-    major = str(name).split(".")[0]
+    major = str(name).split(".", maxsplit=1)[0]
     if major not in RELEASES:
         raise ValueError("the test-bed stands up EdgeX %s; not %r" % (" or ".join(sorted(RELEASES)), name))
     return RELEASES[major]

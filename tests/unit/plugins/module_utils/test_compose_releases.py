@@ -9,13 +9,11 @@ import yaml
 
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._errors import ManifestError
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.control import plan
-from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.probe import probe_ping
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._manifest.compose import import_compose, manifest_from_compose
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._manifest.edits import import_host, to_discovery
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._manifest.schema import validate
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.model import Discovery, NodeRecord, ServiceRecord
 from tests.testbed import releases
-from tests.testbed.fixtures_consul import free_port
 
 DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "data", "compose")
 LEVSKI = os.path.join(DATA, "levski-2.3-no-secty.yml")
@@ -128,18 +126,6 @@ def test_a_gateway_in_the_middle_of_an_upgrade_pings_each_service_under_its_own_
     assert services["device-modbus"]["api_version"] == "v2"  # ${VAR:-default} in the tag
     # not EdgeX's image: its tag says nothing of the EdgeX release, v3 is assumed
     assert "api_version" not in services["device-custom"] and services["device-custom"]["health"] == "/api/v3/ping"
-
-
-def test_a_2x_service_answers_the_imported_health_path_and_not_v3(local_standin):
-    port = free_port()
-    standin = local_standin("sys-mgmt-agent", port, version="2.3.0").wait()
-    entry = services_of(LEVSKI)["sys-mgmt-agent"]
-    record = ServiceRecord("sys-mgmt-agent", "gw1", address="127.0.0.1", port=port, health_path=entry["health"])
-    probe = probe_ping(record, 5.0)
-    assert probe.ok and probe.target.endswith("/api/v2/ping"), probe
-    v3 = probe_ping(ServiceRecord("sys-mgmt-agent", "gw1", address="127.0.0.1", port=port,
-                                  health_path="/api/v3/ping"), 5.0)
-    assert (v3.ok, v3.http_status) == (False, 404), standin.log_text()
 
 
 # -- 3. One-shot jobs ------------------------------------------------------------------------------

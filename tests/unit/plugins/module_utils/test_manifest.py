@@ -20,6 +20,16 @@ from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.model impo
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", ".."))
 
+
+def collections_root():
+    """The directory holding the ansible_collections this run imports the collection from
+    (.collections in the repository; wherever ansible-test put it for an installed tarball)."""
+    path = os.path.abspath(sys.modules[ManifestStore.__module__].__file__)
+    while os.path.basename(path) != "ansible_collections":
+        path = os.path.dirname(path)
+    return os.path.dirname(path)
+
+
 GOOD = textwrap.dedent("""\
     version: 1
     generated_from: manual
@@ -185,7 +195,7 @@ def test_a_writer_killed_mid_write_leaves_the_old_manifest(tmp_path):
             store.write(data)
             n += 1
             print(n, flush=True)
-    """) % (os.path.join(REPO, ".collections"), path)], stdout=subprocess.PIPE)
+    """) % (collections_root(), path)], stdout=subprocess.PIPE)
     assert writer.stdout.readline()  # at least one full write happened
     writer.stdout.readline()
     writer.kill()

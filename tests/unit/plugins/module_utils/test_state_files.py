@@ -26,7 +26,10 @@ from ansible_collections.edgex.sysmgmt.plugins.module_utils._manifest.store impo
 from fs_powers import OTHER_GID, OTHER_UID, fill, give_away, immutable, read_only, tmpfs
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", ".."))
-COLLECTIONS = os.path.join(REPO, ".collections")
+# Where this run imports the collection from (.collections here; ansible-test's tree when it runs
+# the installed tarball's tests), for the writers started as subprocesses.
+COLLECTIONS = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.dirname(os.path.abspath(_fileio.__file__)))))))
 
 
 class ManifestFile(object):
