@@ -91,6 +91,11 @@ def test_a_request_timeout_change_restarts_only_core_data(testbed, tmp_path):
     assert kv(V3 + "/core-data/Service/RequestTimeout") == "10s"
     gate = results(play, "edgex.sysmgmt.edgex_health")[0]
     assert gate["summary"] == {"healthy": 1, "degraded": 0, "unhealthy": 0, "unknown": 0, "total": 1}
+    # The job artifact AWX and ansible-runner read (set_stats).
+    [published] = results(play, "ansible.builtin.set_stats")
+    assert published["ansible_stats"]["data"]["edgex_config"]["hosts"]["gw1"] == {
+        "changes": [V3 + "/core-data/Service/RequestTimeout"], "applied_live": [], "restart_required": ["core-data"],
+        "restarted": ["core-data"], "in_sync": True}
 
 
 def test_check_mode_changes_and_restarts_nothing(testbed, tmp_path):
