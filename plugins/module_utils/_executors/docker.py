@@ -139,21 +139,7 @@ class DockerExecutor(Executor):
                 return self._call("read the state of", target, self.client.api.inspect_container, target)
             except NoSuchContainer:
                 return None
-        try:
-            status, body = self._socket.get("/containers/%s/json" % target)
-        except EngineSocketError as exc:
-            raise self._unreachable(exc) from None
-        if status == 404:
-            return None
-        try:
-            answer = json.loads(body.decode("utf-8"))
-        except ValueError:
-            answer = None
-        if status == 200 and isinstance(answer, dict):
-            return answer
-        message = answer.get("message") if isinstance(answer, dict) else None
-        raise self.error("read the state of", target, message or "the engine answered %d with %s" % (
-            status, "something that is not a container inspect" if status == 200 else "no message"))
+        return read_engine_inspect(self._socket, target, self._unreachable, self.error)
 
     def details(self, target):
         attrs = self._inspect(target)
@@ -259,7 +245,9 @@ def read_engine_inspect(engine, name, unreachable, error):
         answer = None
     if status == 200 and isinstance(answer, dict):
         return answer
-    raise error("read the state of", name, "the engine answered %d" % status)
+    message = answer.get("message") if isinstance(answer, dict) else None
+    raise error("read the state of", name, message or "the engine answered %d with %s" % (
+        status, "something that is not a container inspect" if status == 200 else "no message"))
 
 
 def engine_time(text):

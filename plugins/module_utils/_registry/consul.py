@@ -31,10 +31,10 @@ from .._errors import (
     RegistryFilteredError,
     RegistryServerError,
     RegistryTLSError,
-    RegistryUnavailableError,
 )
 from .._names import SAFE_NAME, validate_name
 from .._net import client as http
+from . import transport
 from .model import Check, Discovery, KVEntry, NodeRecord, Registration, Registry, ServiceRecord, worst_status
 
 # What python-consul2 and py-consul read from the environment in their constructor.
@@ -131,17 +131,10 @@ class Transport(object):
         if any(k == "index" for k, _v in query):  # a blocking query answers when its wait is over
             timeout += 5 * 60 + 5
         what = "%s %s" % (method, path)
-        try:
-            response = http.request(method, self.settings["scheme"], self.settings["host"], self.settings["port"],
-                                    "/".join(http.path_segment(s) for s in segments), query, headers,
-                                    body if method != "GET" else None, timeout, self.tls)
-        except http.TLSFailure as exc:
-            raise RegistryTLSError("Consul at %s failed the TLS check (%s): %s" % (self.endpoint, what, exc))
-        except http.Unreachable as exc:
-            raise RegistryUnavailableError("Consul at %s is unreachable (%s: %s)" % (self.endpoint, what, exc))
-        except http.NotHTTP as exc:
-            raise RegistryError("Consul at %s answered %s with something that is not HTTP (%s)"
-                                % (self.endpoint, what, exc))
+        response = transport.send("Consul", self.endpoint, what, http.request,
+                                  method, self.settings["scheme"], self.settings["host"], self.settings["port"],
+                                  "/".join(http.path_segment(s) for s in segments), query, headers,
+                                  body if method != "GET" else None, timeout, self.tls)
         self.last_status = response.status
         if response.headers.get(FILTERED_HEADER, "").lower() == "true":
             self.filtered.append(what)

@@ -21,10 +21,10 @@ from .._errors import (
     RegistryError,
     RegistryServerError,
     RegistryTLSError,
-    RegistryUnavailableError,
 )
 from .._names import SAFE_NAME, validate_name
 from .._net import client as http
+from . import transport
 from .model import Check, Discovery, KVEntry, NodeRecord, Registration, Registry, ServiceRecord
 
 API_VERSION = "v3"
@@ -101,16 +101,9 @@ class KeeperRegistry(Registry):
         if self.settings.get("token"):
             # EdgeX secure mode: a JWT from secret store, sent as go-mod-registry's AuthInjector does.
             headers["Authorization"] = "Bearer %s" % self.settings["token"]
-        try:
-            response = self.send(method, self.settings["scheme"], self.settings["host"], self.settings["port"],
-                                 API_BASE + path, query, headers, data, self.timeout, self.tls)
-        except http.TLSFailure as exc:
-            raise RegistryTLSError("core-keeper at %s failed the TLS check (%s): %s" % (self.endpoint, what, exc))
-        except http.Unreachable as exc:
-            raise RegistryUnavailableError("core-keeper at %s is unreachable (%s: %s)" % (self.endpoint, what, exc))
-        except http.NotHTTP as exc:
-            raise RegistryError("core-keeper at %s answered %s with something that is not HTTP (%s)"
-                                % (self.endpoint, what, exc))
+        response = transport.send("core-keeper", self.endpoint, what, self.send,
+                                  method, self.settings["scheme"], self.settings["host"], self.settings["port"],
+                                  API_BASE + path, query, headers, data, self.timeout, self.tls)
         status, raw = response.status, response.body
         if status >= 400:
             answer = _json_or_none(raw) if status in accept else None
