@@ -179,3 +179,25 @@ def print_targets(targets):
     for target in targets:
         print("%s  %s: %s (limit %s)" % ("PASS" if target["pass"] else "FAIL", target["name"], target["value"],
                                          target["limit"]))
+
+
+# -- Docker (the benches that run containers: control, metrics) ---------------------------------
+
+
+def docker(*argv, check=True):
+    """stdout of ``docker argv``; BenchError naming the command when it fails (unless check is False)."""
+    result = subprocess.run(["docker"] + list(argv), capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise BenchError("docker %s failed: %s" % (" ".join(argv[:3]), result.stderr.strip()))
+    return result.stdout
+
+
+def containers_named(prefix):
+    """Names of the containers (running or not) whose name starts with ``prefix``."""
+    out = docker("ps", "-a", "--filter", "name=^%s" % prefix, "--format", "{{.Names}}", check=False)
+    return [name for name in out.split() if name.startswith(prefix)]
+
+
+def remove_containers(names):
+    if names:
+        subprocess.run(["docker", "rm", "-f"] + list(names), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

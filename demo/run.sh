@@ -20,7 +20,7 @@ PLAY=(.venv/bin/ansible-playbook -i "$INVENTORY" -e ansible_connection=local
       -e edgex_manifest_path="$PWD/$STATE/manifest.yml" -e edgex_wait_timeout=30)
 REPORT="$PWD/$STATE/report"
 health_report() {
-  "${PLAY[@]}" playbooks/health.yml -e edgex_report_dir="$REPORT" -e edgex_health_check_executor=true \
+  "${PLAY[@]}" playbooks/health.yml -e edgex_report_dir="$REPORT" -e edgex_health_check_executor=true "$@" \
     | grep -E '"msg"|PLAY RECAP|ok=|failed=' || true
 }
 
@@ -66,10 +66,49 @@ step "7. Start all on every gateway, in dependency order (playbooks/start.yml): 
 step "8. Rolling restart, one gateway at a time, health gate between (playbooks/restart.yml)"
 "${PLAY[@]}" playbooks/restart.yml -e edgex_serial=1
 
-step "9. Fleet health report again: $REPORT/health.html"
-health_report
+step "9. Configuration (playbooks/configure.yml on gw1): a Writable key goes live, nothing restarts"
+# StartedAt of gw1's containers, to see what a run bounced.
+started() { docker ps -q --filter label=edgex.gateway=gw1 | xargs docker inspect -f '{{.Name}} {{.State.StartedAt}}' | sort; }
+config_of() { $PY -c 'import json, sys, urllib.request as u
+config = json.load(u.urlopen("http://127.0.0.1:59880/api/v3/config", timeout=5))["config"]
+print("core-data reports: Writable.LogLevel=%s Service.RequestTimeout=%s" % (
+    config["Writable"]["LogLevel"], config["Service"]["RequestTimeout"]))'; }
+configure() { "${PLAY[@]}" playbooks/configure.yml -l gw1 -e "$1" | grep -E '"msg"|restart_required|PLAY RECAP|failed=' || true; }
+config_of
+before=$(started)
+configure '{"edgex_config_names": ["core-data"], "edgex_config_settings": {"Writable": {"LogLevel": "DEBUG"}}}'
+config_of
+echo "containers restarted: $(diff <(echo "$before") <(started) | grep -c '^>' || true)"
 
-step "10. A systemd gateway beside them: systemd as PID 1, the stand-ins as units edgex-<service>.service"
+step "10. A key outside Writable (Service.RequestTimeout): exactly core-data bounces, and /config proves it took"
+before=$(started)
+configure '{"edgex_config_names": ["core-data"], "edgex_config_settings": {"Service": {"RequestTimeout": "10s"}}}'
+config_of
+echo "containers restarted on gw1:"
+{ diff <(echo "$before") <(started) || true; } | sed -n 's/^> /  /p'
+echo "gw2 shares gw1's Consul store: its own core-data still runs the old value, and a check-mode run says so:"
+"${PLAY[@]}" playbooks/configure.yml -l gw2 --check \
+  -e '{"edgex_config_names": ["core-data"], "edgex_config_settings": {"Service": {"RequestTimeout": "10s"}}}' \
+  | grep -E '"msg"' || true
+
+step "11. Metrics of every service on gw1 (edgex.sysmgmt.edgex_metrics: engine stats, one concurrent pass)"
+ANSIBLE_STDOUT_CALLBACK=ansible.posix.json ANSIBLE_LOAD_CALLBACK_PLUGINS=1 \
+  .venv/bin/ansible gw1 -i "$INVENTORY" -e ansible_connection=local -m edgex.sysmgmt.edgex_metrics \
+  -a "{\"node\": \"gw1\", \"manifest_path\": \"$PWD/$STATE/manifest.yml\"}" | $PY demo/show_metrics.py
+
+step "12. Fleet health report again, with the metrics columns (edgex_health_metrics=true): $REPORT/health.html"
+health_report -e edgex_health_metrics=true
+$PY -c 'import json, sys
+report = json.load(open(sys.argv[1]))
+print("health.json, per service: verdict, CPU %, memory, restarts")
+for host, entry in sorted(report["hosts"].items()):
+    for s in entry["services"]:
+        m = s.get("metrics") or {}
+        print("  %-4s %-22s %-9s %6s %9s %3s" % (host, s["name"], s["verdict"], m.get("cpu_percent", "-"),
+              "%.1f MiB" % (m["memory_used"] / 1048576.0) if m.get("memory_used") else "-", m.get("restarts", "-")))' \
+  "$REPORT/health.json"
+
+step "13. A systemd gateway beside them: systemd as PID 1, the stand-ins as units edgex-<service>.service"
 # Its own network namespace and Consul emulator (a unit too); the modules run inside it.
 SDGW=edgex-demo-sdgw
 $PY tests/testbed/systemd_gateway.py up --name "$SDGW" --node sdgw >/dev/null

@@ -12,8 +12,4 @@ if [ ${#targets[@]} -eq 0 ]; then
   echo "ansible-lint: no roles or playbooks yet"
   exit 0
 fi
-# The AWX project's configure.yml imports edgex.sysmgmt.configure, which comes with issue 13:
-# linted from the day playbooks/configure.yml exists.
-excludes=()
-[ -f playbooks/configure.yml ] || excludes+=(--exclude extensions/awx/project/configure.yml)
-"${VENV:-$repo/.venv}/bin/ansible-lint" --offline --profile production "${targets[@]}" "${excludes[@]}"
+"${VENV:-$repo/.venv}/bin/ansible-lint" --offline --profile production "${targets[@]}"

@@ -36,8 +36,9 @@ REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
-from bench.common import (BenchError, bench_parser, clean_out, finish, playbook_env,  # noqa: E402
-                          print_targets, report_header, run_bench, run_playbook, summarize_runs, tool, work_dir)
+from bench.common import (BenchError, bench_parser, clean_out, containers_named, docker, finish,  # noqa: E402
+                          playbook_env, print_targets, remove_containers, report_header, run_bench, run_playbook,
+                          summarize_runs, tool, work_dir)
 from tests.testbed.fixtures_consul import free_port, wait_listening  # noqa: E402
 from tests.testbed.images import LABEL  # noqa: E402
 
@@ -79,21 +80,8 @@ def parse_args(argv=None):
     return args
 
 
-def docker(*argv, check=True):
-    result = subprocess.run(["docker"] + list(argv), capture_output=True, text=True)
-    if check and result.returncode != 0:
-        raise BenchError("docker %s failed: %s" % (" ".join(argv[:3]), result.stderr.strip()))
-    return result.stdout
-
-
 def our_containers():
-    out = docker("ps", "-a", "--filter", "name=^%s" % PREFIX, "--format", "{{.Names}}", check=False)
-    return [n for n in out.split() if n.startswith(PREFIX)]
-
-
-def remove_containers(names):
-    if names:
-        subprocess.run(["docker", "rm", "-f"] + list(names), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return containers_named(PREFIX)
 
 
 def inspect(names):

@@ -61,9 +61,15 @@ def host_entry(host, result):
         return {"source": result.get("source"), "manifest_age": result.get("manifest_age"), "summary": {},
                 "services": [], "failing": [], "error": str(result.get("msg") or NO_RESULT)}
     rows = [dict(service, host=host) for service in services]
-    return {"source": result.get("source"), "manifest_age": result.get("manifest_age"),
-            "summary": dict(result.get("summary") or counts(rows)), "services": rows,
-            "failing": _failing_rows(result.get("failing"), host), "error": None}
+    entry = {"source": result.get("source"), "manifest_age": result.get("manifest_age"),
+             "summary": dict(result.get("summary") or counts(rows)), "services": rows,
+             "failing": _failing_rows(result.get("failing"), host), "error": None}
+    if "metrics" in result:  # edgex_health_metrics: edgex_metrics' readings by service key, beside the verdicts
+        by_name = result.get("metrics") or {}
+        for row in rows:
+            row["metrics"] = by_name.get(row.get("name"))
+        entry["metrics_error"] = result.get("metrics_error")
+    return entry
 
 
 def _failing_rows(failing, host):
@@ -249,7 +255,9 @@ def load_parts(directory):
 ROW = ('<tr class="row-{verdict}" data-host="{host}" data-service="{name}" data-verdict="{verdict}">'
        '<td class="name">{host}</td><td class="name">{name}</td>'
        '<td><span class="verdict verdict-{verdict}">{verdict}</span></td><td>{reasons}</td>'
-       '<td class="num">{latency}</td><td>{registry}</td><td>{source}</td><td class="num">{age}</td></tr>\n')
+       '<td class="num">{latency}</td><td>{registry}</td><td>{source}</td><td class="num">{age}</td>{metrics}</tr>\n')
+# The resource columns, when the report has metrics (edgex_health_metrics).
+METRIC_CELLS = '<td class="num">{cpu}</td><td class="num">{memory}</td><td class="num">{restarts}</td><td class="num">{uptime}</td>'
 
 
 def _latency(value):
@@ -260,19 +268,62 @@ def _age(value):
     return "%.0f s" % value if isinstance(value, (int, float)) and not isinstance(value, bool) else "-"
 
 
-def _row(host, entry, service):
+def _number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _bytes(value):
+    if not _number(value):
+        return "-"
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return "%d B" % value if unit == "B" else "%.1f %s" % (value, unit)
+        value /= 1024.0
+    return "-"
+
+
+def _duration(seconds):
+    if not _number(seconds):
+        return "-"
+    seconds = int(seconds)
+    if seconds >= 86400:
+        return "%dd%02dh" % (seconds // 86400, seconds // 3600 % 24)
+    if seconds >= 3600:
+        return "%dh%02dm" % (seconds // 3600, seconds // 60 % 60)
+    return "%dm%02ds" % (seconds // 60, seconds % 60)
+
+
+def _metric_cells(metrics):
+    """CPU %, memory (used / limit), restarts and uptime of one service's edgex_metrics reading."""
+    metrics = metrics if isinstance(metrics, dict) else {}
+    memory = "-"
+    if _number(metrics.get("memory_used")):
+        memory = _bytes(metrics["memory_used"]) + (" / " + _bytes(metrics["memory_limit"])
+                                                   if _number(metrics.get("memory_limit")) else "")
+    return {"cpu": "%.2f" % metrics["cpu_percent"] if _number(metrics.get("cpu_percent")) else "-",
+            "memory": memory, "restarts": str(metrics["restarts"]) if _number(metrics.get("restarts")) else "-",
+            "uptime": _duration(metrics.get("uptime"))}
+
+
+def _row(host, entry, service, with_metrics=False):
     """The cells of one row, as text (not yet escaped)."""
-    return {"host": host, "name": service.get("name") or "", "verdict": service.get("verdict") or "unknown",
-            "reasons": [str(reason) for reason in service.get("reasons") or ()],
-            "latency": _latency(service.get("latency_ms")), "registry": service.get("registry_status") or "-",
-            "source": entry.get("source") or "-", "age": _age(entry.get("manifest_age"))}
+    row = {"host": host, "name": service.get("name") or "", "verdict": service.get("verdict") or "unknown",
+           "reasons": [str(reason) for reason in service.get("reasons") or ()],
+           "latency": _latency(service.get("latency_ms")), "registry": service.get("registry_status") or "-",
+           "source": entry.get("source") or "-", "age": _age(entry.get("manifest_age"))}
+    if with_metrics:
+        row["metrics"] = _metric_cells(service.get("metrics"))
+    return row
 
 
 def row_html(row):
     """One row as HTML; every value escaped (registry data is untrusted)."""
-    escaped = {key: html.escape(str(value), quote=True) for key, value in row.items() if key != "reasons"}
+    escaped = {key: html.escape(str(value), quote=True) for key, value in row.items()
+               if key not in ("reasons", "metrics")}
     reasons = "".join("<li>%s</li>" % html.escape(reason, quote=True) for reason in row["reasons"])
-    return ROW.format(reasons='<ul class="reasons">%s</ul>' % reasons if reasons else "", **escaped)
+    metrics = METRIC_CELLS.format(**{key: html.escape(value, quote=True) for key, value in row["metrics"].items()}) \
+        if "metrics" in row else ""
+    return ROW.format(reasons='<ul class="reasons">%s</ul>' % reasons if reasons else "", metrics=metrics, **escaped)
 
 
 def as_report(report):
@@ -294,8 +345,10 @@ def page(report):
     service healthy; the per-service table, worst first; the gateways without a result."""
     report = as_report(report)
     problem_rows, healthy_rows, healthy_hosts = [], [], 0
+    # The resource columns only where some gateway collected metrics (edgex_health_metrics).
+    with_metrics = any("metrics_error" in entry for entry in report["hosts"].values())
     for host, entry in sorted(report["hosts"].items()):
-        rows = [_row(host, entry, service) for service in entry["services"]]
+        rows = [_row(host, entry, service, with_metrics) for service in entry["services"]]
         healthy = [row for row in rows if row["verdict"] == "healthy"]
         healthy_rows.extend(healthy)
         problem_rows.extend(row for row in rows if row["verdict"] != "healthy")
@@ -306,6 +359,7 @@ def page(report):
                          key=lambda item: (-item[1]["unhealthy"], -item[1]["degraded"], -item[1]["unknown"], item[0]))
     return {
         "report": {key: value for key, value in report.items() if key != "hosts"},
+        "with_metrics": with_metrics,
         "problem_count": len(problem_rows),
         "problem_rows_html": "".join(row_html(row) for row in problem_rows),
         "healthy_count": len(healthy_rows),
@@ -314,4 +368,6 @@ def page(report):
         "per_service": [dict(service_counts, name=name) for name, service_counts in per_service],
         "errors": [{"host": host, "error": entry["error"]} for host, entry in sorted(report["hosts"].items())
                    if entry["error"]],
+        "metrics_errors": [{"host": host, "error": entry["metrics_error"]}
+                           for host, entry in sorted(report["hosts"].items()) if entry.get("metrics_error")],
     }

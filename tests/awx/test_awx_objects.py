@@ -52,10 +52,8 @@ WRAPPERS = sorted(name for name in os.listdir(PROJECT) if name.endswith(".yml"))
 def test_project_wrapper_imports_a_playbook_of_the_collection(wrapper):
     imported = load(os.path.join(PROJECT, wrapper))[0]["ansible.builtin.import_playbook"]
     assert imported == "edgex.sysmgmt." + wrapper[:-len(".yml")]
-    if not os.path.exists(os.path.join(REPO, "playbooks", wrapper)):
-        # configure.yml comes with edgex_config (issue 13); checked here from the day it exists.
-        assert wrapper == "configure.yml", "%s imports a playbook the collection does not have" % wrapper
-        pytest.skip("playbooks/%s is not in the collection yet (issue 13)" % wrapper)
+    assert os.path.exists(os.path.join(REPO, "playbooks", wrapper)), \
+        "%s imports a playbook the collection does not have" % wrapper
     result = syntax_check(os.path.join(PROJECT, wrapper))
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -166,10 +164,6 @@ def test_survey_variables_are_read_by_the_playbook(template):
             variables.append("edgex_health_services" if "edgex_health_services" in question else base["variable"])
         else:
             variables.append(question["variable"])
-    if not os.path.exists(os.path.join(REPO, "playbooks", template["playbook"])):
-        assert template["playbook"] == "configure.yml"
-        pytest.skip("playbooks/configure.yml is not in the collection yet (issue 13): survey %s unchecked"
-                    % variables)
     names, text = readable_variables(template["playbook"])
     for variable in variables:
         # A whole word: edgex_services_result must not vouch for edgex_services.

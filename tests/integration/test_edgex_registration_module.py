@@ -8,6 +8,7 @@ import yaml
 
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.discover import discover
 from tests.integration.playbook import run_play
+from tests.integration.test_inventory_plugin import group, inventory_list, write_config
 from tests.testbed.fixtures_consul import free_port
 from tests.testbed.fixtures_docker import wait_until
 
@@ -51,6 +52,12 @@ def test_a_redis_that_never_registers_is_made_visible_then_forgotten(consul, loc
     health = play(tmp_path, "edgex_health", name=["redis"], **consul_args(consul))
     assert health.get("failed") is not True, health
     assert health["services"][0]["verdict"] == "healthy" and "ping" not in (health["services"][0]["target"] or "")
+    # and so does the inventory: the gateway is in the redis group, its port in the host's services
+    inventory_config = write_config(tmp_path, consul)
+    node = registered(consul, "redis")[0].node
+    assert node in group(inventory_list(inventory_config)[0], "edgex_redis_passing")
+    assert inventory_list(inventory_config)[0]["_meta"]["hostvars"][node]["edgex_services"]["redis"]["port"] \
+        == redis.port
 
     moved = play(tmp_path, "edgex_registration", diff_mode=True, **dict(args, service_port=redis.port + 1))
     assert moved["changed"] is True and moved["changed_fields"] == ["port"]
@@ -59,6 +66,7 @@ def test_a_redis_that_never_registers_is_made_visible_then_forgotten(consul, loc
     gone = play(tmp_path, "edgex_registration", **consul_args(consul, name="redis", state="absent"))
     assert gone["changed"] is True and gone["registration"] is None
     assert registered(consul, "redis") == []
+    assert "redis" not in inventory_list(inventory_config)[0]["_meta"]["hostvars"][node]["edgex_services"]
     assert play(tmp_path, "edgex_registration", **consul_args(consul, name="redis", state="absent"))["changed"] is False
 
 

@@ -28,10 +28,10 @@ def deployment(standin_container, tmp_path):
     services = {}
 
     def create(service, env=None, wait=True):
-        kind = "tcp" if service == "database" else "api"
+        kind = "redis" if service == "database" else "api"
         name = standin_container(service, ports[service], env=env, kind=kind, gateway=GATEWAY, wait=wait)
         services[service] = {"executor": "docker", "target": name, "address": "127.0.0.1", "port": ports[service],
-                             "health": None if kind == "tcp" else "/api/v3/ping", "depends_on": deps[service]}
+                             "health": None if kind == "redis" else "/api/v3/ping", "depends_on": deps[service]}
         return name
 
     for service in deps:

@@ -15,10 +15,13 @@ then needs neither the compose file nor the project directory; acting does.
 from __future__ import annotations
 
 import json
+import os
 import re
 
 from .._errors import ExecutorError
+from .._net.engine_socket import EngineSocket, local_socket_path
 from .base import container_state, Executor, ToolNotFoundError
+from .docker import DEFAULT_SOCKET, absent_usage, container_usage, read_engine_inspect, read_engine_stats
 from .._names import validate_compose_target
 
 # Worst first: a service with one failed replica is failed even if another runs;
@@ -159,3 +162,50 @@ class ComposeExecutor(Executor):
         project, service = validate_compose_target(target)
         args = [action] + (["-t", str(int(timeout))] if timeout is not None else []) + [service]
         self.run_checked(self._argv(project, target, *args), action, target, timeout=self.command_timeout(timeout))
+
+    # -- resource use (edgex_metrics) ------------------------------------------------------
+    def stats(self, target, api_timeout=60.0):
+        """One reading of a compose service's resource use: its containers (from ``details``) read
+        from the engine's local socket and added up (CPU, memory, restarts; the shortest uptime)."""
+        details = self.details(target)
+        if details["state"] == "absent":
+            return absent_usage(target)
+        address = os.environ.get("DOCKER_HOST") or DEFAULT_SOCKET
+        path = local_socket_path(address)
+        if path is None:
+            raise self.error("read the resource use of", target,
+                             "the engine at %s is not a local unix socket (the engine's stats are read there)"
+                             % address)
+        engine = EngineSocket(path, api_timeout)
+
+        def unreachable(exc):
+            return self.error("read the resource use of", target, "Docker daemon at %s: %s" % (address, exc))
+
+        usages = []
+        for container in details["containers"]:
+            name = container.get("name")
+            attrs = read_engine_inspect(engine, name, unreachable, self.error) if name else None
+            if attrs is None:
+                continue
+            running = bool(attrs.get("State", {}).get("Running"))
+            engine_stats = read_engine_stats(engine, name, unreachable, self.error) if running else None
+            usages.append(container_usage(target, attrs, engine_stats))
+        return combine_usage(target, details["state"], usages)
+
+
+def combine_usage(target, state, usages):
+    """The readings of a service's containers as one: sums, the host clock of the first, the shortest uptime."""
+    combined = absent_usage(target)
+    combined["state"] = state
+    if not usages:
+        return combined
+    for key in ("memory_used", "memory_limit", "restarts"):
+        values = [u[key] for u in usages if u[key] is not None]
+        combined[key] = sum(values) if values else None
+    measured = [u for u in usages if u["cpu_ns"] is not None and u["cpu_clock_ns"] is not None]
+    if measured:
+        combined.update(cpu_ns=sum(u["cpu_ns"] for u in measured), cpu_clock_ns=measured[0]["cpu_clock_ns"])
+    uptimes = [u["uptime"] for u in usages if u["uptime"] is not None]
+    combined["uptime"] = min(uptimes) if uptimes else None
+    combined["started_at"] = usages[0]["started_at"] if len(usages) == 1 else None
+    return combined

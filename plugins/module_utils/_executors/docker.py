@@ -15,10 +15,13 @@ a call that long, not the SDK's per-read timeout once per read.
 
 from __future__ import annotations
 
+import datetime
 import importlib.util
 import json
 import os
+import re
 import threading
+import time
 
 from .._errors import ExecutorError
 from .._net.engine_socket import EngineSocket, EngineSocketError, local_socket_path
@@ -136,21 +139,7 @@ class DockerExecutor(Executor):
                 return self._call("read the state of", target, self.client.api.inspect_container, target)
             except NoSuchContainer:
                 return None
-        try:
-            status, body = self._socket.get("/containers/%s/json" % target)
-        except EngineSocketError as exc:
-            raise self._unreachable(exc) from None
-        if status == 404:
-            return None
-        try:
-            answer = json.loads(body.decode("utf-8"))
-        except ValueError:
-            answer = None
-        if status == 200 and isinstance(answer, dict):
-            return answer
-        message = answer.get("message") if isinstance(answer, dict) else None
-        raise self.error("read the state of", target, message or "the engine answered %d with %s" % (
-            status, "something that is not a container inspect" if status == 200 else "no message"))
+        return read_engine_inspect(self._socket, target, self._unreachable, self.error)
 
     def details(self, target):
         attrs = self._inspect(target)
@@ -203,3 +192,109 @@ class DockerExecutor(Executor):
 
     def _timeout(self, timeout):
         return int(self.stop_timeout if timeout is None else timeout)
+
+    # -- resource use (edgex_metrics) ------------------------------------------------------
+    def stats(self, target):
+        """One reading of ``target``'s resource use (see ``container_usage``); a container that
+        does not run has its state and restart count only."""
+        attrs = self._inspect(target)
+        if attrs is None:
+            return absent_usage(target)
+        engine_stats = self._engine_stats(target) if attrs.get("State", {}).get("Running") else None
+        return container_usage(target, attrs, engine_stats)
+
+    def _engine_stats(self, target):
+        """The engine's one-shot stats of a running container (no second sample taken by the engine)."""
+        if self._socket is None:
+            return self._call("read the resource use of", target, self.client.api.stats, target, stream=False,
+                              one_shot=True)
+        return read_engine_stats(self._socket, target, self._unreachable, self.error)
+
+
+STATS_URL = "/containers/%s/stats?stream=false&one-shot=true"
+
+
+def read_engine_stats(engine, name, unreachable, error):
+    """GET /containers/<name>/stats one-shot over ``engine`` (an EngineSocket): the answer as a dict.
+    ``unreachable(exc)`` and ``error(action, target, cause)`` make the ExecutorErrors."""
+    try:
+        status, body = engine.get(STATS_URL % name)
+    except EngineSocketError as exc:
+        raise unreachable(exc) from None
+    try:
+        answer = json.loads(body.decode("utf-8"))
+    except ValueError:
+        answer = None
+    if status == 200 and isinstance(answer, dict):
+        return answer
+    message = answer.get("message") if isinstance(answer, dict) else None
+    raise error("read the resource use of", name, message or "the engine answered %d" % status)
+
+
+def read_engine_inspect(engine, name, unreachable, error):
+    """GET /containers/<name>/json over ``engine``: the inspect as a dict, None when there is no such container."""
+    try:
+        status, body = engine.get("/containers/%s/json" % name)
+    except EngineSocketError as exc:
+        raise unreachable(exc) from None
+    if status == 404:
+        return None
+    try:
+        answer = json.loads(body.decode("utf-8"))
+    except ValueError:
+        answer = None
+    if status == 200 and isinstance(answer, dict):
+        return answer
+    message = answer.get("message") if isinstance(answer, dict) else None
+    raise error("read the state of", name, message or "the engine answered %d with %s" % (
+        status, "something that is not a container inspect" if status == 200 else "no message"))
+
+
+def engine_time(text):
+    """Seconds since the epoch of an engine timestamp (RFC 3339 with nanoseconds); None for Go's zero time."""
+    found = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$", text or "")
+    if not found or found.group(1).startswith("0001-"):
+        return None
+    zone = "+00:00" if found.group(3) == "Z" else found.group(3)
+    moment = datetime.datetime.fromisoformat(found.group(1) + zone)
+    return moment.timestamp() + float("0." + (found.group(2) or "0"))
+
+
+def absent_usage(target):
+    return {"state": "absent", "target": target, "cpu_ns": None, "cpu_clock_ns": None, "memory_used": None,
+            "memory_limit": None, "restarts": None, "uptime": None, "started_at": None}
+
+
+def container_usage(target, attrs, engine_stats, now=None):
+    """One reading from a container's inspect and, when it runs, its one-shot stats:
+
+    state (as ``details`` says it), restarts (RestartCount: restarts by its restart policy),
+    started_at and uptime (seconds), cpu_ns (the container's CPU time) and cpu_clock_ns (the host's
+    CPU time per CPU, so that 100 x delta cpu_ns / delta cpu_clock_ns is the percentage of one CPU,
+    as ``docker stats`` shows it), memory_used (usage without the inactive page cache, as
+    ``docker stats``) and memory_limit (the host's memory when the container has no limit)."""
+    st = attrs.get("State") or {}
+    status = st.get("Status") or ("running" if st.get("Running") else "exited")
+    state = container_state(status, st.get("ExitCode"), st.get("OOMKilled"), st.get("Error"))
+    started = engine_time(st.get("StartedAt"))
+    usage = absent_usage(target)
+    usage.update(state=state, restarts=attrs.get("RestartCount"), started_at=st.get("StartedAt") or None)
+    if state != "running" or not engine_stats:
+        return usage
+    usage["uptime"] = round(max(0.0, (time.time() if now is None else now) - started), 1) if started else None
+    cpu = engine_stats.get("cpu_stats") or {}
+    total = (cpu.get("cpu_usage") or {}).get("total_usage")
+    system = cpu.get("system_cpu_usage")
+    cpus = cpu.get("online_cpus") or len((cpu.get("cpu_usage") or {}).get("percpu_usage") or ()) or 1
+    if isinstance(total, int) and isinstance(system, int) and system > 0:
+        usage.update(cpu_ns=total, cpu_clock_ns=system / cpus)
+    memory = engine_stats.get("memory_stats") or {}
+    used = memory.get("usage")
+    if isinstance(used, int):
+        inner = memory.get("stats") or {}
+        # cgroup v1 names it total_inactive_file, v2 inactive_file (docker CLI's calculation)
+        cache = inner.get("total_inactive_file", inner.get("inactive_file", 0))
+        usage["memory_used"] = used - cache if isinstance(cache, int) and cache < used else used
+    if isinstance(memory.get("limit"), int):
+        usage["memory_limit"] = memory["limit"]
+    return usage

@@ -10,9 +10,11 @@ snapd knows only "active" and "inactive" for a service, so this executor never r
 from __future__ import annotations
 
 import re
+import time
 
 from .._errors import ExecutorError
 from .base import Executor
+from .systemd import USAGE_PROPERTIES, parse_show, unit_usage
 from .._names import validate_snap_target
 
 # What `snap services` prints on stderr when the snap or the app does not exist
@@ -100,3 +102,16 @@ class SnapExecutor(Executor):
     def restart(self, target, timeout=None):
         validate_snap_target(target)
         self.run_checked(["snap", "restart", target], "restart", target, timeout=self.command_timeout(timeout))
+
+    # -- resource use (edgex_metrics) ------------------------------------------------------
+    def stats(self, target):
+        """One reading of a snap app's resource use: snapd runs it as the systemd unit
+        snap.<snap>.<app>.service, whose ``systemctl show`` properties tell (see ``unit_usage``)."""
+        validate_snap_target(target)
+        state = self.details(target)["state"]
+        if state == "absent":
+            return dict(unit_usage({}, None), state=state, target=target)
+        unit = "snap.%s.service" % target
+        argv = ["systemctl", "show", unit, "--property=" + ",".join(USAGE_PROPERTIES), "--no-pager"]
+        props = parse_show(self.run_checked(argv, "read the resource use of", target).stdout)
+        return dict(unit_usage(props, time.monotonic_ns()), state=state, target=target)

@@ -27,6 +27,7 @@ therefore does:
 from __future__ import annotations
 
 import os
+import time
 
 from .._errors import ExecutorError
 from .base import CommandRunner, Executor
@@ -212,3 +213,48 @@ class SystemdExecutor(Executor):
 
     def restart(self, target, timeout=None):
         self._act("restart", validate_systemd_unit(target), timeout=self.command_timeout(timeout))
+
+    # -- resource use (edgex_metrics) ------------------------------------------------------
+    def stats(self, target):
+        """One reading of a unit's resource use from ``systemctl show`` (see ``unit_usage``)."""
+        unit = validate_systemd_unit(target)
+        state = self.details(unit)["state"]
+        argv = self._systemctl("show", unit, "--property=" + ",".join(USAGE_PROPERTIES), "--no-pager")
+        props = parse_show(self.run_checked(argv, "read the resource use of", unit).stdout)
+        return dict(unit_usage(props, time.monotonic_ns()), state=state, target=unit)
+
+
+# What a unit's resource use is read from. MemoryMax is cgroup v2's limit, MemoryLimit v1's.
+USAGE_PROPERTIES = ("CPUUsageNSec", "MemoryCurrent", "MemoryMax", "MemoryLimit", "NRestarts",
+                    "ActiveEnterTimestamp", "ActiveEnterTimestampMonotonic", "ActiveState")
+# systemd prints an unset counter as "[not set]" (accounting off) or, older ones, as UINT64_MAX.
+UNSET = 2 ** 64 - 1
+
+
+def systemd_number(value):
+    """A counter or limit of ``systemctl show`` as an int; None when unset, off or "infinity"."""
+    if value is None or not value.isdigit():
+        return None
+    number = int(value)
+    return None if number == UNSET else number
+
+
+def unit_usage(props, clock_ns, monotonic_now=None):
+    """One reading from ``systemctl show`` properties: cpu_ns (CPUUsageNSec, needs CPUAccounting)
+    against cpu_clock_ns (the monotonic clock when it was read, so that 100 x delta cpu_ns / delta
+    cpu_clock_ns is the percentage of one CPU), memory_used (MemoryCurrent) and memory_limit
+    (MemoryMax, else MemoryLimit; None without a limit), restarts (NRestarts: automatic restarts)
+    and uptime since the unit became active (its monotonic timestamp against this host's)."""
+    cpu_ns = systemd_number(props.get("CPUUsageNSec"))
+    active = props.get("ActiveState") in ("active", "reloading", "refreshing")
+    entered = systemd_number(props.get("ActiveEnterTimestampMonotonic"))
+    now = time.monotonic() if monotonic_now is None else monotonic_now
+    return {
+        "cpu_ns": cpu_ns if active else None,
+        "cpu_clock_ns": clock_ns if active and cpu_ns is not None else None,
+        "memory_used": systemd_number(props.get("MemoryCurrent")) if active else None,
+        "memory_limit": systemd_number(props.get("MemoryMax")) or systemd_number(props.get("MemoryLimit")),
+        "restarts": systemd_number(props.get("NRestarts")),
+        "uptime": round(max(0.0, now - entered / 1e6), 1) if active and entered else None,
+        "started_at": (props.get("ActiveEnterTimestamp") or None) if active else None,
+    }

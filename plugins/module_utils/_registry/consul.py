@@ -35,11 +35,11 @@ from .._errors import (
     RegistryFilteredError,
     RegistryServerError,
     RegistryTLSError,
-    RegistryUnavailableError,
 )
 from .._names import SAFE_NAME, validate_name
 from .._net import client as http
-from .model import Check, Discovery, NodeRecord, Registration, Registry, ServiceRecord, worst_status
+from . import transport
+from .model import Check, Discovery, KVEntry, NodeRecord, Registration, Registry, ServiceRecord, worst_status
 
 # What python-consul2 and py-consul read from the environment in their constructor.
 _LIBRARY_ENVIRONMENT = ("CONSUL_HTTP_ADDR", "CONSUL_HTTP_TOKEN", "CONSUL_HTTP_SSL", "CONSUL_HTTP_SSL_VERIFY")
@@ -119,17 +119,10 @@ class Transport(object):
         if any(k == "index" for k, _v in query):  # a blocking query answers when its wait is over
             timeout += 5 * 60 + 5
         what = "%s %s" % (method, path)
-        try:
-            response = http.request(method, self.settings["scheme"], self.settings["host"], self.settings["port"],
-                                    "/".join(http.path_segment(s) for s in segments), query, headers,
-                                    body if method != "GET" else None, timeout, self.tls)
-        except http.TLSFailure as exc:
-            raise RegistryTLSError("Consul at %s failed the TLS check (%s): %s" % (self.endpoint, what, exc))
-        except http.Unreachable as exc:
-            raise RegistryUnavailableError("Consul at %s is unreachable (%s: %s)" % (self.endpoint, what, exc))
-        except http.NotHTTP as exc:
-            raise RegistryError("Consul at %s answered %s with something that is not HTTP (%s)"
-                                % (self.endpoint, what, exc))
+        response = transport.send("Consul", self.endpoint, what, http.request,
+                                  method, self.settings["scheme"], self.settings["host"], self.settings["port"],
+                                  "/".join(http.path_segment(s) for s in segments), query, headers,
+                                  body if method != "GET" else None, timeout, self.tls)
         self.last_status = response.status
         if response.headers.get(FILTERED_HEADER, "").lower() == "true":
             self.filtered.append(what)
@@ -229,23 +222,28 @@ class ConsulRegistry(Registry):
         except library.ConsulException as exc:
             text = str(exc)
             if text.startswith("Failed to decode JSON"):  # py-consul's word for python-consul2's ValueError
-                raise RegistryError("Consul at %s answered %s (HTTP %s) with something that is not Consul JSON (%s)"
-                                    % (self.endpoint, what, transport.last_status, _short(exc, 120)))
+                raise self._not_json(what, transport.last_status, exc)
             if text[:1] == "5":
                 raise RegistryServerError("Consul at %s failed %s: %s" % (self.endpoint, what, _short(exc)))
             raise RegistryError("Consul at %s rejected %s: %s" % (self.endpoint, what, _short(exc)))
         except ValueError as exc:  # JSON decoding of a body that is not JSON
-            raise RegistryError("Consul at %s answered %s (HTTP %s) with something that is not Consul JSON (%s)"
-                                % (self.endpoint, what, transport.last_status, _short(exc, 120)))
+            raise self._not_json(what, transport.last_status, exc)
         except (KeyError, TypeError, AttributeError) as exc:
             raise RegistryError("Consul at %s answered %s (HTTP %s) with an unexpected shape (%s: %s)"
                                 % (self.endpoint, what, transport.last_status, type(exc).__name__, exc))
         if transport.last_status == 404:
             if not allow_404:
-                raise RegistryError("Consul at %s answered %s with 404: not the Consul HTTP API, or an API this "
-                                    "Consul does not have" % (self.endpoint, what))
+                raise self._no_such_api(what)
             return None
         return answer
+
+    def _not_json(self, what, status, exc):
+        return RegistryError("Consul at %s answered %s (HTTP %s) with something that is not Consul JSON (%s)"
+                             % (self.endpoint, what, status, _short(exc, 120)))
+
+    def _no_such_api(self, what):
+        return RegistryError("Consul at %s answered %s with 404: not the Consul HTTP API, or an API this "
+                             "Consul does not have" % (self.endpoint, what))
 
     def _read(self, path):
         """The JSON answer of ``GET path`` in the settings' datacenter, sent by our transport without
@@ -259,8 +257,7 @@ class ConsulRegistry(Registry):
         if status in (401, 403):
             raise RegistryAuthError("Consul at %s refused %s: %d %s" % (self.endpoint, what, status, detail))
         if status == 404:
-            raise RegistryError("Consul at %s answered %s with 404: not the Consul HTTP API, or an API this "
-                                "Consul does not have" % (self.endpoint, what))
+            raise self._no_such_api(what)
         if status >= 500:
             raise RegistryServerError("Consul at %s failed %s: %d %s" % (self.endpoint, what, status, detail))
         if status >= 400:
@@ -268,8 +265,7 @@ class ConsulRegistry(Registry):
         try:
             return json.loads(response.body)
         except ValueError as exc:
-            raise RegistryError("Consul at %s answered %s (HTTP %s) with something that is not Consul JSON (%s)"
-                                % (self.endpoint, what, status, _short(exc, 120)))
+            raise self._not_json(what, status, exc)
 
     def _shape(self, what, value, kind):
         if not isinstance(value, kind):
@@ -481,6 +477,38 @@ class ConsulRegistry(Registry):
         if current.get(key) == value:
             return False
         return bool(self._call("PUT /v1/kv/%s" % key, self.client.kv.put, key, value))
+
+    # -- configuration with versions: what edgex_config reads and writes ------------------
+    # Every write may be a check-and-set on the key's ModifyIndex, so that two writers never
+    # silently overwrite each other.
+    kv_check_and_set = True
+
+    def kv_entries(self, folder):
+        prefix = folder.rstrip("/") + "/"
+        what = "GET /v1/kv/%s?recurse" % prefix
+        filtered_before = len(self.client.http.filtered)
+        answer = self._call(what, self.client.kv.get, prefix, recurse=True, allow_404=True)
+        if len(self.client.http.filtered) > filtered_before:
+            raise RegistryFilteredError(
+                "Consul at %s filtered its answer to %s by ACLs (X-Consul-Results-Filtered-By-ACLs): the token "
+                "cannot read every key under %s, so the configuration would be read in part; use a token with "
+                "key_prefix \"%s\" read" % (self.endpoint, what, prefix, prefix))
+        if answer is None or answer[1] is None:
+            return {}
+        entries = {}
+        for entry in self._shape(what, answer[1], list):
+            if entry["Key"].endswith("/"):  # a folder made in the Consul UI holds no value
+                continue
+            entries[entry["Key"]] = KVEntry((entry["Value"] or b"").decode("utf-8", "replace"), entry["ModifyIndex"])
+        return entries
+
+    def kv_write(self, key, value, index=None):
+        what = "PUT /v1/kv/%s%s" % (key, "" if index is None else "?cas=%d" % index)
+        return bool(self._call(what, self.client.kv.put, key, value, cas=index))
+
+    def kv_delete(self, key, index=None):
+        what = "DELETE /v1/kv/%s%s" % (key, "" if index is None else "?cas=%d" % index)
+        return bool(self._call(what, self.client.kv.delete, key, cas=index))
 
 
 def _short(exc, limit=300):

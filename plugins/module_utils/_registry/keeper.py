@@ -21,11 +21,11 @@ from .._errors import (
     RegistryError,
     RegistryServerError,
     RegistryTLSError,
-    RegistryUnavailableError,
 )
 from .._names import SAFE_NAME, validate_name
 from .._net import client as http
-from .model import Check, Discovery, NodeRecord, Registration, Registry, ServiceRecord
+from . import transport
+from .model import Check, Discovery, KVEntry, NodeRecord, Registration, Registry, ServiceRecord
 
 API_VERSION = "v3"
 API_BASE = "/api/v3"
@@ -101,16 +101,9 @@ class KeeperRegistry(Registry):
         if self.settings.get("token"):
             # EdgeX secure mode: a JWT from secret store, sent as go-mod-registry's AuthInjector does.
             headers["Authorization"] = "Bearer %s" % self.settings["token"]
-        try:
-            response = self.send(method, self.settings["scheme"], self.settings["host"], self.settings["port"],
-                                 API_BASE + path, query, headers, data, self.timeout, self.tls)
-        except http.TLSFailure as exc:
-            raise RegistryTLSError("core-keeper at %s failed the TLS check (%s): %s" % (self.endpoint, what, exc))
-        except http.Unreachable as exc:
-            raise RegistryUnavailableError("core-keeper at %s is unreachable (%s: %s)" % (self.endpoint, what, exc))
-        except http.NotHTTP as exc:
-            raise RegistryError("core-keeper at %s answered %s with something that is not HTTP (%s)"
-                                % (self.endpoint, what, exc))
+        response = transport.send("core-keeper", self.endpoint, what, self.send,
+                                  method, self.settings["scheme"], self.settings["host"], self.settings["port"],
+                                  API_BASE + path, query, headers, data, self.timeout, self.tls)
         status, raw = response.status, response.body
         if status >= 400:
             answer = _json_or_none(raw) if status in accept else None
@@ -254,33 +247,54 @@ class KeeperRegistry(Registry):
         return True
 
     # -- configuration -----------------------------------------------------------------
-    def kv_get(self, key, recurse=False):
-        """Keeper answers a key together with every key below ``key/``; without ``recurse``
-        only the key itself is kept."""
+    def _kv_read(self, key):
+        """[(key, value)] of ``key`` and every key below ``key/`` (keeper answers both), [] when none."""
         validate_key(key)
         what = "GET %s/kvs/key/%s" % (API_BASE, key)
         status, answer = self._call("GET", "/kvs/key/%s" % key_path(key), query={"plaintext": "true"},
                                     accept=(404,))
         if status == 404:
-            return {}
+            return []
         entries = answer.get("response") if isinstance(answer, dict) else None
         if not isinstance(entries, list):
             raise self._shape_error(what, "no response list")
-        values = {}
+        pairs = []
         for entry in entries:
             if not isinstance(entry, dict) or not isinstance(entry.get("key"), str):
                 raise self._shape_error(what, "an entry without a key")
             if not isinstance(entry.get("value"), str):
                 raise self._shape_error(what, "a value that is not plain text")
-            if recurse or entry["key"] == key:
-                values[entry["key"]] = entry["value"]
-        return values
+            pairs.append((entry["key"], entry["value"]))
+        return pairs
+
+    def kv_get(self, key, recurse=False):
+        """Keeper answers a key together with every key below ``key/``; without ``recurse``
+        only the key itself is kept."""
+        return {k: v for k, v in self._kv_read(key) if recurse or k == key}
 
     def kv_put(self, key, value):
         validate_key(key)
         if self.kv_get(key).get(key) == value:
             return False
         self._call("PUT", "/kvs/key/%s" % key_path(key), {"apiVersion": API_VERSION, "value": value})
+        return True
+
+    # -- configuration with versions: what edgex_config reads and writes ------------------
+    # core-keeper keeps no version of a key and has no check-and-set (kv_check_and_set stays
+    # False): ``index`` is accepted for the interface and a write is last-writer-wins.
+    def kv_entries(self, folder):
+        folder = folder.rstrip("/")
+        return {k: KVEntry(v, None) for k, v in self._kv_read(folder) if k.startswith(folder + "/")}
+
+    def kv_write(self, key, value, index=None):
+        validate_key(key)
+        self._call("PUT", "/kvs/key/%s" % key_path(key), {"apiVersion": API_VERSION, "value": value})
+        return True
+
+    def kv_delete(self, key, index=None):
+        """Only ``key`` itself (no prefixMatch): keeper refuses with 409 when keys sit below it."""
+        validate_key(key)
+        self._call("DELETE", "/kvs/key/%s" % key_path(key), accept=(404,))
         return True
 
 

@@ -9,6 +9,7 @@ reads their answers.
 
 from __future__ import annotations
 
+from collections import namedtuple
 from dataclasses import asdict, dataclass, field, replace
 from typing import Dict, List, Optional
 
@@ -235,3 +236,25 @@ class Registry(object):
 
     def kv_put(self, key, value):
         raise NotImplementedError
+
+    # Whether kv_write and kv_delete honour ``index`` (Consul's check-and-set on ModifyIndex).
+    kv_check_and_set = False
+
+    def kv_entries(self, folder):
+        """Every key below ``folder/`` as {key: KVEntry}; empty when there is none. An answer the
+        registry filtered (ACLs) raises: a partial configuration must never look whole."""
+        raise NotImplementedError
+
+    def kv_write(self, key, value, index=None):
+        """Set ``key`` to ``value`` (str). With ``index`` and kv_check_and_set, only if the key's
+        version is still ``index`` (0: only if it does not exist). False: that check failed."""
+        raise NotImplementedError
+
+    def kv_delete(self, key, index=None):
+        """Remove ``key`` (only that key), with ``index`` as in kv_write. False: the check failed."""
+        raise NotImplementedError
+
+
+# One configuration key's value (str) and version (Consul's ModifyIndex; None where the
+# registry keeps no version).
+KVEntry = namedtuple("KVEntry", "value index")

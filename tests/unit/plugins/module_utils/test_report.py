@@ -280,3 +280,46 @@ def test_report_files(tmp_path):
 def test_the_gate_lists_what_failed_and_the_gateways_without_a_result(results, message):
     built = report_.build_report(entries(results), generated_at=T0)
     assert report_.failures(built, "unhealthy") == message
+
+
+METRICS = {"core-data": {"node": "gw1", "executor": "docker", "target": "edgex-core-data", "state": "running",
+                         "cpu_percent": 1.234, "memory_used": 11653120, "memory_limit": 25276510208,
+                         "memory_percent": 0.05, "restarts": 2, "uptime": 3725.0,
+                         "started_at": "2026-11-29T20:29:37.433701285Z", "reason": None},
+           "core-command": {"node": "gw1", "executor": "docker", "target": "edgex-core-command", "state": "absent",
+                            "cpu_percent": None, "memory_used": None, "memory_limit": None,
+                            "memory_percent": None, "restarts": None, "uptime": None, "started_at": None,
+                            "reason": "container edgex-core-command does not exist on this host"}}
+
+
+def test_metrics_of_a_gateway_go_to_its_services_rows_and_columns_appear():
+    with_metrics = result(service("core-data", "healthy"), service("core-command", "unhealthy"),
+                          service("support-scheduler", "healthy"), metrics=METRICS, metrics_error=None)
+    built = report_.build_report(entries({"gw1": with_metrics, "gw2": result(service("core-data", "healthy"))}),
+                                 generated_at=T0)
+    validate_report(built)
+    rows = {s["name"]: s for s in built["hosts"]["gw1"]["services"]}
+    assert rows["core-data"]["metrics"]["cpu_percent"] == 1.234
+    assert rows["support-scheduler"]["metrics"] is None  # edgex_metrics had nothing for it
+    assert built["hosts"]["gw1"]["metrics_error"] is None
+    assert "metrics" not in built["hosts"]["gw2"]["services"][0] and "metrics_error" not in built["hosts"]["gw2"]
+    page = report_.page(report_.to_json(built))
+    assert page["with_metrics"] is True and page["metrics_errors"] == []
+    healthy = {(r["attrs"]["data-host"], r["attrs"]["data-service"]): r["cells"]
+               for r in parse_rows(page["healthy_rows_html"]).rows}
+    assert healthy[("gw1", "core-data")][8:] == ["1.23", "11.1 MiB / 23.5 GiB", "2", "1h02m"]
+    assert healthy[("gw1", "support-scheduler")][8:] == ["-", "-", "-", "-"]
+    assert healthy[("gw2", "core-data")][8:] == ["-", "-", "-", "-"]  # this gateway did not collect any
+    [absent] = parse_rows(page["problem_rows_html"]).rows
+    assert absent["cells"][8:] == ["-", "-", "-", "-"]
+
+
+def test_a_gateway_without_metrics_says_why_and_a_report_without_any_has_no_columns():
+    failed = result(service("core-data", "healthy"), metrics={}, metrics_error="unknown service core-dta")
+    built = report_.build_report(entries({"gw1": failed}), generated_at=T0)
+    validate_report(built)
+    page = report_.page(built)
+    assert page["metrics_errors"] == [{"host": "gw1", "error": "unknown service core-dta"}]
+    without = report_.page(report_.build_report(fleet(gw1={"a": "healthy"}), generated_at=T0))
+    assert without["with_metrics"] is False
+    assert all(len(r["cells"]) == 8 for r in parse_rows(without["healthy_rows_html"]).rows)

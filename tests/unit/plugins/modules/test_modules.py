@@ -10,8 +10,11 @@ import yaml
 
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._executors import factory
 from ansible_collections.edgex.sysmgmt.plugins.modules import (
+    edgex_config,
+    edgex_config_info,
     edgex_health,
     edgex_manifest,
+    edgex_metrics,
     edgex_reap,
     edgex_remediate,
     edgex_service,
@@ -27,7 +30,8 @@ def manifest(tmp_path, services=None):
     return str(path)
 
 
-MODULE_CLASSES = [edgex_health.HealthModule, edgex_manifest.ManifestModule, edgex_reap.ReapModule,
+MODULE_CLASSES = [edgex_config.ConfigModule, edgex_config_info.ConfigInfoModule, edgex_health.HealthModule,
+                  edgex_manifest.ManifestModule, edgex_metrics.MetricsModule, edgex_reap.ReapModule,
                   edgex_remediate.RemediateModule, edgex_service.ServiceModule]
 
 
@@ -48,6 +52,10 @@ def test_every_module_takes_the_same_registry_options(module_class):
     (edgex_reap, {"node": "gw1", "critical_for": -1}, "critical_for must be >= 0, not -1.0"),
     (edgex_remediate, {"node": "gw1", "grace": -1, "window": 0},
      "grace and backoff must be >= 0; window must be > 0"),
+    (edgex_metrics, {"node": "gw1", "interval": 0, "max_workers": 0},
+     "interval must be > 0, not 0.0; max_workers must be > 0, not 0"),
+    (edgex_config, {"name": ["core-data"], "settings": {"Writable": {"LogLevel": "DEBUG"}}, "probe_timeout": 0},
+     "probe_timeout must be > 0, not 0.0"),
 ])
 def test_out_of_range_values_fail_before_anything_runs(run_module, module, args, message, monkeypatch):
     def no_registry(*_args, **_kwargs):
@@ -194,3 +202,23 @@ def test_a_brief_health_result_keeps_the_verdict_and_why_and_drops_the_rest(run_
     assert {key: full[key] for key in brief} == brief
     assert brief["verdict"] == "unhealthy" and brief["reasons"] == ["ping timed out after 0.5s"]
     assert {"checks", "target", "registered_address", "mapped", "http_status"} <= set(full)
+
+
+@pytest.mark.parametrize("module, args", [
+    (edgex_config, {"settings": {"Writable": {"LogLevel": "DEBUG"}}}),
+    (edgex_config_info, {}),
+])
+@pytest.mark.parametrize("registry_type", ["none", "manifest"])
+def test_configuration_needs_a_registry_with_a_store(run_module, tmp_path, module, args, registry_type):
+    result = run_module(module.main, dict(args, name=["core-data"], registry_type=registry_type,
+                                          manifest_path=manifest(tmp_path)), check_mode=True)
+    assert result["failed"] is True
+    assert result["msg"] == ("registry_type %s has no configuration store: EdgeX keeps its configuration in Consul "
+                             "(2.x, 3.x) or core-keeper (4.x)" % registry_type)
+
+
+def test_metrics_of_unknown_names_fail_with_the_shared_message(run_module, tmp_path):
+    result = run_module(edgex_metrics.main, {"name": ["core-dta"], "node": "gw1", "registry_type": "none",
+                                             "manifest_path": manifest(tmp_path)})
+    assert result["failed"] is True
+    assert result["msg"] == "unknown service core-dta on node gw1 in the manifest registry; known there: core-data"
