@@ -17,7 +17,8 @@ side by side and PASS/FAIL per target:
   profile    where a gateway's time goes: the AnsiballZ payload of edgex_health vs ping (size,
              the module process's wall and CPU, its imports by package) and the CPU per gateway
              of the two plays (ansible-playbook and everything it ran, from wait4).
-  inventory  `ansible-inventory --list` through the edgex inventory plugin at --inventory-sizes
+  inventory  `ansible-inventory --list` through the edgex inventory plugin (service_detail
+             --inventory-detail, default brief) at --inventory-sizes
              nodes (default 1000, 3000, 10000) x 12 services: requests, wall, peak RSS, and under
              cProfile the plugin's own share. Targets at the largest size: <= 60 s, <= 2 GB,
              requests <= 3 + service names, wall(largest)/wall(smallest) <= 1.1 x the size ratio.
@@ -70,6 +71,8 @@ def parse_args(argv=None):
     parser.add_argument("--forks", type=int, default=50)
     parser.add_argument("--probe-timeout", type=float, default=2.0)
     parser.add_argument("--inventory-sizes", default="1000,3000,10000")
+    parser.add_argument("--inventory-detail", choices=("full", "brief"), default="brief",
+                        help="the plugin's service_detail (default brief, the layout for large inventories)")
     parser.add_argument("--restart-gateways", type=int, default=1000)
     parser.add_argument("--allow-mismatch", action="store_true",
                         help="record verdicts that differ from the simulator's faults instead of stopping (to measure "
@@ -435,6 +438,8 @@ class Bench(object):
     def inventory_size(self, fleet, size):
         env = dict(base_env(self.work), ANSIBLE_INVENTORY_UNPARSED_FAILED="true",
                    ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED="true")
+        with open(fleet.plugin_inventory_path, "a") as plugin_file:
+            plugin_file.write("service_detail: %s\n" % self.args.inventory_detail)
         consul_stats(fleet, reset=True)
         measured, stdout = run_measured([self.inventory_bin, "-i", fleet.plugin_inventory_path, "--list"], env,
                                         self.work, self.log, "inventory %d" % size)
@@ -452,7 +457,7 @@ class Bench(object):
                                        fleet.plugin_inventory_path, "--list"], env, self.work, self.log,
                                       "inventory %d profiled" % size)
         shares = inventory_shares(prof)
-        row = {"wall": round(measured["wall"], 3), "cpu": round(measured["cpu"], 3),
+        row = {"service_detail": self.args.inventory_detail, "wall": round(measured["wall"], 3), "cpu": round(measured["cpu"], 3),
                "maxrss_kib": measured["maxrss_kib"], "requests": stats["requests"], "by_route": routes(stats["by_path"]),
                "service_names": names, "hosts": hosts, "output_bytes": len(stdout),
                "profiled_wall": round(profiled["wall"], 3), "shares": shares}
@@ -564,6 +569,7 @@ def print_profile(out):
 
 def print_inventory(summary):
     print()
+    print("service_detail: %s" % next(iter(summary["sizes"].values()))["service_detail"])
     print("%8s %9s %8s %8s %8s %10s %9s %9s %10s %10s %9s" % (
         "nodes", "wall s", "x 1st", "cpu s", "x 1st", "RSS MiB", "requests", "plugin s", "discover s", "wrap_var s",
         "dump s"))

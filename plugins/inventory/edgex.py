@@ -54,6 +54,18 @@ options:
     type: list
     elements: dict
     default: []
+  service_detail:
+    description:
+      - What the host variable C(edgex_services) holds of each service.
+      - V(full), every field the registry gives (name, id, address, port, tags, meta, status, checks,
+        executor, target, depends_on, health).
+      - V(brief), only C(name), C(port) and C(status), for inventories of thousands of gateways; groups are
+        the same. Most of a large inventory's time and memory is its host variables (ansible-core marks
+        every value unsafe, keeps it, and C(ansible-inventory --list) prints it); the registry's checks are
+        most of C(full). See the fleet section of bench/README.md for the figures.
+    type: str
+    choices: [full, brief]
+    default: full
   group_prefix:
     description:
       - Prefix of every group this plugin makes.
@@ -83,6 +95,14 @@ cache: true
 cache_plugin: ansible.builtin.jsonfile
 cache_connection: /tmp/edgex-inventory
 cache_timeout: 300
+
+# large.edgex.yml: thousands of gateways; edgex_services keeps each service's name, port and status
+plugin: edgex.sysmgmt.edgex
+manifest_path: /var/lib/edgex/manifest.yml
+service_detail: brief
+cache: true
+cache_plugin: ansible.builtin.jsonfile
+cache_connection: /tmp/edgex-inventory
 
 # static.edgex.yml: no registry at all; a relative path is relative to this file's directory
 plugin: edgex.sysmgmt.edgex
@@ -178,7 +198,12 @@ class InventoryModule(EdgeXInventoryBase):
     def _add_host(self, top, prefix, name, node, services, result):
         self.inventory.add_host(name, group=top)
         services_by_id = {}
+        brief = self.get_option("service_detail") == "brief"
         for service in services:
+            if brief:
+                services_by_id[service["id"]] = {"name": service["name"], "port": service["port"],
+                                                 "status": service["status"]}
+                continue
             services_by_id[service["id"]] = {
                 "name": service["name"], "id": service["id"], "address": service["address"],
                 "port": service["port"], "tags": service["tags"], "meta": service["meta"],

@@ -154,6 +154,17 @@ def test_hosts_and_hostvars_from_the_registry(registry, tmp_path):
     assert TOKEN not in json.dumps({h: hostvars(inventory, h) for h in inventory.hosts}, default=str)
 
 
+def test_brief_service_detail_keeps_name_port_and_status_and_the_same_groups(registry, tmp_path):
+    full, _plugin = parse(write_config(tmp_path / "full"))
+    brief, _plugin = parse(write_config(tmp_path / "brief", service_detail="brief"))
+    assert hostvars(brief, "gw1")["edgex_services"] == {
+        "core-data": {"name": "core-data", "port": 59880, "status": "passing"},
+        "edgex-redis": {"name": "edgex-redis", "port": 6379, "status": "critical"}}
+    assert groups_of(brief, "gw1") == groups_of(full, "gw1") and groups_of(brief, "gw2") == groups_of(full, "gw2")
+    assert {k: v for k, v in hostvars(brief, "gw1").items() if k != "edgex_services"} == {
+        k: v for k, v in hostvars(full, "gw1").items() if k != "edgex_services"}
+
+
 @pytest.mark.parametrize("prefix, expected", [
     ("edgex", ["edgex", "edgex_core_data", "edgex_core_data_passing", "edgex_dc_dc1", "edgex_redis",
                "edgex_redis_critical", "edgex_source_consul", "edgex_tag_core", "edgex_tag_edgex"]),
