@@ -486,9 +486,9 @@ class ConsulRegistry(Registry):
     def kv_entries(self, folder):
         prefix = folder.rstrip("/") + "/"
         what = "GET /v1/kv/%s?recurse" % prefix
-        filtered_before = len(self.client.http.filtered)
+        filtered_before = len(self.transport.filtered)
         answer = self._call(what, self.client.kv.get, prefix, recurse=True, allow_404=True)
-        if len(self.client.http.filtered) > filtered_before:
+        if len(self.transport.filtered) > filtered_before:
             raise RegistryFilteredError(
                 "Consul at %s filtered its answer to %s by ACLs (X-Consul-Results-Filtered-By-ACLs): the token "
                 "cannot read every key under %s, so the configuration would be read in part; use a token with "
