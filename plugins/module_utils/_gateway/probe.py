@@ -190,6 +190,11 @@ def _what(kind, path, target):
     return EXCHANGES[kind][0]
 
 
+def _connect_is_enough(_received):
+    """A TCP probe's judge: the connect was the answer."""
+    return None
+
+
 @dataclass
 class _Plan:
     """One probe before its I/O: the Probe as far as the address rule tells, the exchange to run
@@ -226,7 +231,7 @@ def _plan(service, deadline, timeout):
         _name, request, complete, judge, farewell = EXCHANGES[kind]
         exchange = Exchange(endpoint.addresses, endpoint.port, request(), complete, farewell=farewell)
     else:
-        exchange, judge = Exchange(endpoint.addresses, endpoint.port), lambda received: None
+        exchange, judge = Exchange(endpoint.addresses, endpoint.port), _connect_is_enough
     return _Plan(probe, what, exchange, judge)
 
 

@@ -157,7 +157,7 @@ def test_many_at_once_take_about_one_deadline_and_every_answer_is_its_own(peer):
     # 150 hung and 150 answering, all at once: the hung ones cost one deadline together, and every
     # answering one gets its own answer.
     hung_port, echo_port = peer(hang), peer(echo_line)
-    hung = [Exchange(LOCAL, hung_port, b"x\n") for _ in range(150)]
+    hung = [Exchange(LOCAL, hung_port, b"x\n") for _index in range(150)]
     answering = [Exchange(LOCAL, echo_port, b"line %d\n" % index) for index in range(150)]
     started = time.monotonic()
     run([e for pair in zip(hung, answering) for e in pair], max_in_flight=300, timeout=1.0)
