@@ -77,14 +77,32 @@ def test_check_mode_reads_the_same_and_unknown_names_fail_like_every_module(depl
                                      "core-data, core-metadata, device-rest, support-scheduler" % GATEWAY)
 
 
-def test_the_health_role_adds_metrics_to_each_gateways_result(deployment, tmp_path):
+ROLE_MAIN_PLAY = """
+- hosts: edgex
+  gather_facts: false
+  roles:
+    - edgex.sysmgmt.edgex_health
+  tasks:
+    - ansible.builtin.include_role:
+        name: edgex.sysmgmt.edgex_health
+        tasks_from: report
+      run_once: true
+"""
+
+
+# health.yml imports the entry point check_metrics; a play of the role runs main
+@pytest.mark.parametrize("playbook", ["health.yml", "role main"])
+def test_the_health_role_adds_metrics_to_each_gateways_result(deployment, tmp_path, playbook):
     inventory = tmp_path / "hosts.yml"
     inventory.write_text("edgex:\n  hosts:\n    %s:\n" % GATEWAY)
     variables = {"ansible_connection": "local", "edgex_registry_type": "none",
                  "edgex_manifest_path": deployment["manifest"], "edgex_health_metrics": True,
                  "edgex_report_dir": str(tmp_path / "report")}
+    if playbook == "role main":
+        playbook = tmp_path / "role_main.yml"
+        playbook.write_text(ROLE_MAIN_PLAY)
     argv = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", str(inventory),
-            os.path.join(REPO, "playbooks", "health.yml"), "-e", json.dumps(variables)]
+            os.path.join(REPO, "playbooks", str(playbook)), "-e", json.dumps(variables)]
     completed = subprocess.run(argv, env=ansible_env(), capture_output=True, text=True, timeout=600, cwd=REPO,
                                check=False)
     play = PlayResult(completed)

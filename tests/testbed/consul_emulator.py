@@ -41,6 +41,7 @@ Standard library only (Python 3.9+), so it also runs inside the stand-in image.
 
 import argparse
 import base64
+import gc
 import json
 import os
 import posixpath
@@ -1796,6 +1797,10 @@ def make_handler(state, agent):
         def control_catalog(self, _rest):
             body = self._json_body()
             count = state.seed_catalog(body.get("datacenter"), body.get("nodes") or [])
+            # A seeded fleet lives as long as the emulator: the cyclic collector leaves it alone, so
+            # that answering for 10,000 nodes costs 10x answering for 1,000 (bench/fleet).
+            gc.collect()
+            gc.freeze()
             return 200, {"nodes": count}, "application/json", None
 
         @endpoint("/_emulator/token", "POST")

@@ -5,6 +5,7 @@ registry is faked at one seam, the plugin's ``discover`` (the registry code has 
 these tests see exactly the settings the plugin hands to module_utils and exactly what it builds.
 """
 
+import gc
 import json
 import os
 import sys
@@ -290,6 +291,27 @@ def test_a_failed_source_is_skipped_and_all_failed_is_an_error(registry, tmp_pat
     registry.answers["dc1"] = RegistryUnavailableError("Consul at dc1 is unreachable")
     with pytest.raises(AnsibleParserError, match="no EdgeX inventory source answered"):
         parse(write_config(tmp_path, datacenters=["dc1", "dc2"]))
+
+
+def test_the_garbage_collector_is_paused_while_parsing_and_runs_again_after(registry, tmp_path, monkeypatch):
+    seen = []
+    plugin_module = sys.modules[type(inventory_loader.get("edgex.sysmgmt.edgex")).__module__]
+    real_populate = plugin_module.InventoryModule._populate
+    monkeypatch.setattr(plugin_module.InventoryModule, "_populate",
+                        lambda self, results: seen.append(gc.isenabled()) or real_populate(self, results))
+    assert gc.isenabled()
+    parse(write_config(tmp_path))
+    assert seen == [False] and gc.isenabled()
+    registry.answers["dc1"] = RegistryUnavailableError("Consul at dc1 is unreachable")
+    with pytest.raises(AnsibleParserError):
+        parse(write_config(tmp_path, datacenter="dc1"))
+    assert gc.isenabled()
+    gc.disable()  # a caller that had it off keeps it off
+    try:
+        parse(write_config(tmp_path))
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_a_datacenter_fallback_takes_only_that_datacenter_from_the_manifest(tmp_path, monkeypatch):
