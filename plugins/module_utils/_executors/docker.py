@@ -217,37 +217,34 @@ STATS_URL = "/containers/%s/stats?stream=false&one-shot=true"
 def read_engine_stats(engine, name, unreachable, error):
     """GET /containers/<name>/stats one-shot over ``engine`` (an EngineSocket): the answer as a dict.
     ``unreachable(exc)`` and ``error(action, target, cause)`` make the ExecutorErrors."""
-    try:
-        status, body = engine.get(STATS_URL % name)
-    except EngineSocketError as exc:
-        raise unreachable(exc) from None
-    try:
-        answer = json.loads(body.decode("utf-8"))
-    except ValueError:
-        answer = None
-    if status == 200 and isinstance(answer, dict):
+    status, answer = _engine_answer(engine, STATS_URL % name, unreachable)
+    if status == 200 and answer is not None:
         return answer
-    message = answer.get("message") if isinstance(answer, dict) else None
-    raise error("read the resource use of", name, message or "the engine answered %d" % status)
+    raise error("read the resource use of", name, (answer or {}).get("message") or "the engine answered %d" % status)
 
 
 def read_engine_inspect(engine, name, unreachable, error):
     """GET /containers/<name>/json over ``engine``: the inspect as a dict, None when there is no such container."""
-    try:
-        status, body = engine.get("/containers/%s/json" % name)
-    except EngineSocketError as exc:
-        raise unreachable(exc) from None
+    status, answer = _engine_answer(engine, "/containers/%s/json" % name, unreachable)
     if status == 404:
         return None
+    if status == 200 and answer is not None:
+        return answer
+    raise error("read the state of", name, (answer or {}).get("message") or "the engine answered %d with %s" % (
+        status, "something that is not a container inspect" if status == 200 else "no message"))
+
+
+def _engine_answer(engine, path, unreachable):
+    """(status, the JSON object answered or None) of GET ``path`` over ``engine``."""
+    try:
+        status, body = engine.get(path)
+    except EngineSocketError as exc:
+        raise unreachable(exc) from None
     try:
         answer = json.loads(body.decode("utf-8"))
     except ValueError:
-        answer = None
-    if status == 200 and isinstance(answer, dict):
-        return answer
-    message = answer.get("message") if isinstance(answer, dict) else None
-    raise error("read the state of", name, message or "the engine answered %d with %s" % (
-        status, "something that is not a container inspect" if status == 200 else "no message"))
+        return status, None
+    return status, answer if isinstance(answer, dict) else None
 
 
 def engine_time(text):
