@@ -102,9 +102,9 @@ def kill_gap(name, since):
 
 
 def test_stop_timeout_is_honoured(service):
-    # While the stand-in sleeps before listening it has no SIGTERM handler, and as PID 1 of
-    # its container the default action does nothing: only the SIGKILL after the timeout ends it.
-    name, _port = service(wait=False, env={"STANDIN_START_DELAY": "60"})
+    # A stand-in that ignores SIGTERM (as a service stuck on shutdown does): only the SIGKILL
+    # after the timeout ends it. Waited for until it listens, so its handler is in place.
+    name, _port = service(env={"STANDIN_IGNORE_SIGTERM": "1"})
     executor = get_executor("docker", stop_timeout=1)
     assert executor.state(name) == "running"
 

@@ -40,6 +40,7 @@ Fault knobs (environment), so tests can produce what real fleets see:
   STANDIN_CRASH_AFTER=s        exit 1 after s seconds of serving (deregistering first, unless below)
   STANDIN_CRASH_NO_DEREGISTER=1  crash without deregistering (a stale registration stays)
   STANDIN_CRASH_ON_START=1     exit 1 at once, before anything else
+  STANDIN_IGNORE_SIGTERM=1     SIGTERM does nothing (a service stuck on shutdown): only a SIGKILL ends it
 
 Limits: it always listens on and registers --host/--port (a Service/Port changed in the provider
 shows in /config after a restart but does not move the listener); it has no Go structs, so values
@@ -1100,7 +1101,7 @@ def main(argv=None):
         if state["server"] is not None:
             threading.Thread(target=state["server"].shutdown, daemon=True).start()
 
-    signal.signal(signal.SIGTERM, shutdown)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN if env_flag("STANDIN_IGNORE_SIGTERM") else shutdown)
     signal.signal(signal.SIGINT, shutdown)
     delay = float(os.environ.get("STANDIN_START_DELAY", "0") or 0)
     if delay:
