@@ -213,7 +213,8 @@ def main(argv=None):
     for path in collection_path():
         if path not in sys.path:
             sys.path.insert(0, path)
-    from ansible_collections.edgex.sysmgmt.plugins.module_utils import _control, _executor
+    from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway import control as _control
+    from ansible_collections.edgex.sysmgmt.plugins.module_utils._executors import factory as _executor
     from ansible_collections.edgex.sysmgmt.plugins.module_utils._manifest.store import ManifestStore
     from tests.testbed.fixtures_consul import wait_listening
     from tests.testbed.testbed import Lock

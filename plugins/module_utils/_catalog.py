@@ -52,6 +52,8 @@ KNOWN_SERVICES = {
 # How EdgeX services run on a gateway: edgex-compose containers (Docker SDK or docker compose),
 # systemd units, snaps.
 EXECUTORS = ("docker", "compose", "systemd", "snap")
+# What a dependent waits for (compose's depends_on conditions), weakest first.
+DEPENDS_ON_CONDITIONS = ("service_started", "service_healthy", "service_completed_successfully")
 
 REGISTRY_SERVICES = frozenset(["consul", "core-keeper"])
 

@@ -10,10 +10,6 @@ from __future__ import annotations
 from .._catalog import EXECUTORS, default_container
 from .._errors import ExecutorError
 from .._names import validate_name
-from .compose import ComposeExecutor
-from .docker import DockerExecutor
-from .snap import SnapExecutor
-from .systemd import SystemdExecutor
 
 
 def default_target(service_key, executor_name, project=None):
@@ -36,16 +32,29 @@ def _unknown_executor(name):
     return ExecutorError("unknown executor %r: must be one of %s" % (name, ", ".join(EXECUTORS)))
 
 
-EXECUTOR_CLASSES = {"docker": DockerExecutor, "compose": ComposeExecutor, "systemd": SystemdExecutor,
-                    "snap": SnapExecutor}
+def executor_class(name):
+    """The executor class called ``name``, imported when first asked for: a run acts through one
+    executor, and compiling the others is most of what importing them costs a module run. (Plain
+    imports, so that AnsiballZ, which follows imports in function bodies too, ships every one.)"""
+    if name == "docker":
+        from .docker import DockerExecutor
+        return DockerExecutor
+    if name == "compose":
+        from .compose import ComposeExecutor
+        return ComposeExecutor
+    if name == "systemd":
+        from .systemd import SystemdExecutor
+        return SystemdExecutor
+    if name == "snap":
+        from .snap import SnapExecutor
+        return SnapExecutor
+    raise _unknown_executor(name)
 
 
 def get_executor(name, runner=None, **options):
     """The executor called ``name``, with its options (docker_host, project_directory, scope, ...).
     The Docker SDK itself is imported only when the docker executor changes a container."""
-    if name not in EXECUTOR_CLASSES:
-        raise _unknown_executor(name)
-    return EXECUTOR_CLASSES[name](runner=runner, **options)
+    return executor_class(name)(runner=runner, **options)
 
 
 class Executors(dict):

@@ -23,9 +23,8 @@ from typing import Dict, List, Optional
 
 from .._errors import EdgeXError, ExecutorError
 from .._names import validate_name
-from .._catalog import REGISTRY_SERVICES
+from .._catalog import DEPENDS_ON_CONDITIONS, REGISTRY_SERVICES
 from .._executors.factory import default_target
-from .._manifest.schema import DEPENDS_ON_CONDITIONS
 from .._ordering import restart_levels, start_levels, stop_levels
 from .jobs import COMPLETED, describe_failure, is_one_shot, job_state, PENDING
 from .probe import probe_ping

@@ -21,6 +21,7 @@ from collections import namedtuple
 from .._errors import ManifestError
 from .._names import validate_name
 from .._catalog import (
+    DEPENDS_ON_CONDITIONS,
     KNOWN_SERVICES,
     V2_COMPOSE_KEYS,
     api_health_path,
@@ -33,7 +34,7 @@ from .._ordering import find_cycle
 from .compose_file import ServiceError, interpolate, resolved_services, select_profiles, text
 from .compose_ports import port_mappings, reach
 from .edits import import_host
-from .schema import DEPENDS_ON_CONDITIONS, validate
+from .schema import validate
 
 COMPOSE_EXECUTORS = ("docker", "compose")
 STARTED, HEALTHY, COMPLETED = DEPENDS_ON_CONDITIONS

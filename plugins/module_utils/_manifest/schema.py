@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime
 import re
 
-from .._catalog import API_VERSIONS, EXECUTORS
+from .._catalog import API_VERSIONS, DEPENDS_ON_CONDITIONS, EXECUTORS
 from .._errors import ManifestError
 from .._names import SAFE_NAME
 from .._ordering import find_cycle
@@ -20,7 +20,6 @@ from .._ordering import find_cycle
 
 FORMAT_VERSION = 1
 # compose's depends_on conditions, weakest first
-DEPENDS_ON_CONDITIONS = ("service_started", "service_healthy", "service_completed_successfully")
 _NAME = SAFE_NAME.pattern
 _STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
 

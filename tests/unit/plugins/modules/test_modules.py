@@ -136,7 +136,7 @@ class RecordingExecutor(object):
      {"docker_host": "unix:///run/other.sock", "stop_timeout": 4, "api_timeout": 2.0}),
 ])
 def test_executor_options_reach_the_executor(run_module, tmp_path, monkeypatch, executor, args, options):
-    monkeypatch.setattr(factory, "EXECUTOR_CLASSES", dict.fromkeys(factory.EXECUTOR_CLASSES, RecordingExecutor))
+    monkeypatch.setattr(factory, "executor_class", lambda name: RecordingExecutor)
     RecordingExecutor.made = []
     path = manifest(tmp_path, {"core-data": {"address": "127.0.0.1", "port": 1}})  # no executor: the option decides
     result = run_module(edgex_service.main, dict(args, name=["core-data"], state="stopped", node="gw1",
