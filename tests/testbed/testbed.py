@@ -176,19 +176,33 @@ def down():
             os.remove(path)
 
 
-def wait_registered(consul_url, gateways, timeout=30.0, release=releases.DEFAULT_RELEASE):
-    """Until every API stand-in is registered and its check has run once."""
+def wait_registered(consul_url, gateways, timeout=60.0, release=releases.DEFAULT_RELEASE):
+    """Until every API stand-in is registered and its check has run once. The timeout is the
+    stand-ins' own start-up deadline (EDGEX_STARTUP_DURATION, 60 s, as go-mod-bootstrap's)."""
     services = releases.release(release)["services"]
-    wanted = sum(1 for s in services.values() if s[1] == "api") * gateways
+    wanted = {("gw%d" % number, name) for number in range(1, gateways + 1)
+              for name, (_port, kind, _deps) in services.items() if kind == "api"}
     deadline = time.time() + timeout
-    seen = 0
+    passing = set()
     while time.time() < deadline:
         checks = wait_http(consul_url + "/v1/health/state/passing")
-        seen = sum(1 for c in checks if c["ServiceID"] and c["ServiceID"] != "consul")
-        if seen >= wanted:
+        passing = {(c["Node"], c["ServiceName"]) for c in checks if c["ServiceID"] and c["ServiceID"] != "consul"}
+        if wanted <= passing:
             return
         time.sleep(0.2)
-    raise RuntimeError("only %d of %d services registered and passing after %.0fs" % (seen, wanted, timeout))
+    missing = sorted(wanted - passing)
+    raise RuntimeError("%d of %d services registered and passing after %.0fs; not: %s" % (
+        len(wanted & passing), len(wanted), timeout,
+        "; ".join("%s on %s (%s)" % (name, node, container_report(container_name(node, name)))
+                  for node, name in missing)))
+
+
+def container_report(name):
+    """A container's state and its last log lines, for an error that says why it is missing."""
+    state = docker("inspect", "--format", "{{.State.Status}} exit {{.State.ExitCode}}", name, check=False).strip()
+    logs = subprocess.run(["docker", "logs", "--tail", "5", name], capture_output=True, text=True)
+    return "container %s: %s; last log lines: %s" % (name, state or "missing",
+                                                     " | ".join((logs.stdout + logs.stderr).strip().splitlines()))
 
 
 def push_common_config(image, address, version):
