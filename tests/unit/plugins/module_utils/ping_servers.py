@@ -15,6 +15,55 @@ def free_port():
         return sock.getsockname()[1]
 
 
+class RawPeers(object):
+    """Raw TCP listeners for tests that speak bytes, not HTTP. ``peers(handler)`` -> the port of a
+    new listener that runs ``handler(connection, peers)`` for each connection: each in a thread of
+    its own with ``concurrent`` (hundreds held at once), else one after the other (so that
+    ``received``, where handlers put what they read, is in arrival order). ``handled`` is released
+    after each connection; ``release`` is set on close, to end handlers that hang."""
+
+    def __init__(self, concurrent=False, timeout=None):
+        self.concurrent, self.timeout = concurrent, timeout
+        self.listeners, self.received = [], []
+        self.handled, self.release = threading.Semaphore(0), threading.Event()
+
+    def __call__(self, handler, address="127.0.0.1"):
+        listener = socket.socket()
+        listener.bind((address, 0))
+        listener.listen(512)
+        self.listeners.append(listener)
+        threading.Thread(target=self._serve, args=(listener, handler), daemon=True).start()
+        return listener.getsockname()[1]
+
+    def _serve(self, listener, handler):
+        while True:
+            try:
+                connection, _address = listener.accept()
+            except OSError:
+                return
+            if self.concurrent:
+                threading.Thread(target=self._handle, args=(connection, handler), daemon=True).start()
+            else:
+                self._handle(connection, handler)
+
+    def _handle(self, connection, handler):
+        with connection:
+            connection.settimeout(self.timeout)
+            try:
+                handler(connection, self)
+            except OSError:
+                pass
+        self.handled.release()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_exc):
+        self.release.set()
+        for listener in self.listeners:
+            listener.close()
+
+
 class Server(ThreadingHTTPServer):
     daemon_threads = True
 

@@ -10,48 +10,19 @@ import pytest
 
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._net.multiplex import Exchange, Job, exchange_all
 
-from ping_servers import HANG_SECONDS, free_port
+from ping_servers import HANG_SECONDS, RawPeers, free_port
 
 LOCAL = [(socket.AF_INET, "127.0.0.1")]
 
 
 @pytest.fixture
 def peer():
-    """peer(handler) -> port of a 127.0.0.1 listener running handler(connection, release) in a thread
-    per connection; ``release`` (an Event) is set when the test ends."""
-    listeners, release = [], threading.Event()
-
-    def start(handler, address="127.0.0.1"):
-        listener = socket.socket()
-        listener.bind((address, 0))
-        listener.listen(512)
-        listeners.append(listener)
-
-        def serve():
-            while True:
-                try:
-                    connection, _address = listener.accept()
-                except OSError:
-                    return
-                threading.Thread(target=handle, args=(connection,), daemon=True).start()
-
-        def handle(connection):
-            with connection:
-                try:
-                    handler(connection, release)
-                except OSError:
-                    pass
-
-        threading.Thread(target=serve, daemon=True).start()
-        return listener.getsockname()[1]
-
-    yield start
-    release.set()
-    for listener in listeners:
-        listener.close()
+    """Each connection handled in a thread of its own: hundreds are held at once."""
+    with RawPeers(concurrent=True) as peers:
+        yield peers
 
 
-def echo_line(connection, release):
+def echo_line(connection, peers):
     """Reads one line, answers it back upper-cased, closes."""
     line = b""
     while not line.endswith(b"\n"):
@@ -62,19 +33,19 @@ def echo_line(connection, release):
     connection.sendall(line.upper())
 
 
-def hang(connection, release):
+def hang(connection, peers):
     """Reads what comes, never answers, until the client goes or the test ends."""
     connection.settimeout(HANG_SECONDS)
-    while not release.is_set() and connection.recv(1024):
+    while not peers.release.is_set() and connection.recv(1024):
         pass
 
 
 def in_parts(parts, pause):
     """Answers a line with ``parts`` written ``pause`` seconds apart, then closes."""
-    def handler(connection, release):
+    def handler(connection, peers):
         connection.recv(1024)
         for part in parts:
-            if release.wait(pause):
+            if peers.release.wait(pause):
                 return
             connection.sendall(part)
     return handler
@@ -133,7 +104,7 @@ def test_a_connect_alone_is_an_exchange(peer):
 def test_a_farewell_follows_a_whole_answer(peer):
     heard = []
 
-    def handler(connection, release):
+    def handler(connection, peers):
         connection.recv(1024)
         connection.sendall(b"OK\n")
         heard.append(connection.recv(1024))
@@ -172,8 +143,8 @@ def test_a_blocking_start_runs_beside_the_others_and_keeps_its_deadline(peer):
     others_answered = threading.Event()
     answered = []
 
-    def counting_echo(connection, release):
-        echo_line(connection, release)
+    def counting_echo(connection, peers):
+        echo_line(connection, peers)
         answered.append(1)
         if len(answered) == 5:
             others_answered.set()

@@ -2,9 +2,7 @@
 cheap probe, anything else a TCP connect; the result says which. Each kind against a tiny
 in-process server speaking just enough of the protocol."""
 
-import socket
 import struct
-import threading
 
 import pytest
 
@@ -12,46 +10,14 @@ from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.health impo
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._gateway.probe import probe_kind, probe_ping, probe_services
 from ansible_collections.edgex.sysmgmt.plugins.module_utils._registry.model import ServiceRecord
 
-from ping_servers import free_port
+from ping_servers import RawPeers, free_port
 
 
 @pytest.fixture
 def peer():
-    """peer(handler) -> port of a 127.0.0.1 listener that runs handler(connection) for each
-    connection; what the handler read is in ``peer.received``, ``peer.handled`` is released
-    each time a handler is done."""
-    listeners = []
-    received = []
-    handled = threading.Semaphore(0)
-
-    def start(handler):
-        listener = socket.socket()
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(8)
-        listeners.append(listener)
-
-        def serve():
-            while True:
-                try:
-                    connection, _address = listener.accept()
-                except OSError:
-                    return
-                with connection:
-                    connection.settimeout(5)
-                    try:
-                        handler(connection, received)
-                    except OSError:
-                        pass
-                handled.release()
-
-        threading.Thread(target=serve, daemon=True).start()
-        return listener.getsockname()[1]
-
-    start.received = received
-    start.handled = handled
-    yield start
-    for listener in listeners:
-        listener.close()
+    """One connection after the other, so that peer.received is in the order they came."""
+    with RawPeers(timeout=5) as peers:
+        yield peers
 
 
 def read_until(connection, marker):
@@ -65,39 +31,39 @@ def read_until(connection, marker):
 
 
 def http(status, body):
-    def handler(connection, received):
-        received.append(read_until(connection, b"\r\n\r\n"))
+    def handler(connection, peers):
+        peers.received.append(read_until(connection, b"\r\n\r\n"))
         connection.sendall(b"HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
                            % (status, len(body), body))
     return handler
 
 
 def redis(reply):
-    def handler(connection, received):
-        received.append(read_until(connection, b"\r\n"))
+    def handler(connection, peers):
+        peers.received.append(read_until(connection, b"\r\n"))
         connection.sendall(reply)
     return handler
 
 
 def postgres(reply):
-    def handler(connection, received):
+    def handler(connection, peers):
         request = b""
         while len(request) < 8:
             request += connection.recv(8 - len(request))
-        received.append(request)
+        peers.received.append(request)
         connection.sendall(reply)
     return handler
 
 
 def mqtt(code):
-    def handler(connection, received):
+    def handler(connection, peers):
         head = connection.recv(2)
         body = b""
         while len(body) < head[1]:
             body += connection.recv(head[1] - len(body))
-        received.append(head + body)
+        peers.received.append(head + body)
         connection.sendall(bytes([0x20, 2, 0, code]))
-        received.append(connection.recv(2))  # DISCONNECT after a CONNACK 0
+        peers.received.append(connection.recv(2))  # DISCONNECT after a CONNACK 0
     return handler
 
 
@@ -211,7 +177,7 @@ def test_probed_together_every_kind_gets_what_it_gets_alone(peer):
     # One thread probes them all at once (probe_services); each answer, refusal and silence must
     # come out as it does for a probe on its own.
     ping = b'{"apiVersion":"v3","timestamp":"t","serviceName":"%s"}'
-    silent = peer(lambda connection, received: connection.recv(1024) and connection.recv(1024))
+    silent = peer(lambda connection, peers: connection.recv(1024) and connection.recv(1024))
     services = [
         service("core-data", peer(http(200, ping % b"core-data"))),
         service("core-data", peer(http(200, ping % b"core-metadata"))),
